@@ -1,0 +1,319 @@
+"""The `warmstart` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from . import __version__
+from .api import Runtime
+from .config import Config
+from .engine.limits import MODES
+from .errors import TooManyRequestsError, WarmstartError
+from .observe import logs as logstreams
+from .sam import parse_parameter_overrides
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+EXIT_FUNCTION_ERROR = 1  # the function failed or was throttled
+EXIT_USAGE = 2  # bad input: template, arguments (click uses 2 for usage errors too)
+TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
+    logger = logging.getLogger("warmstart")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    err.print(f"[bold red]Error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+def friendly_errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    """A user's mistake becomes one clear line and exit code 2, never a traceback."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except WarmstartError as e:
+            _fail(str(e))
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            sys.exit(130)
+
+    return wrapper
+
+
+def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that runs functions (see `Config`)."""
+    options = [
+        click.option("-t", "--template", type=click.Path(dir_okay=False, path_type=Path),
+                     help="SAM/CloudFormation template (default: ./template.yaml)."),
+        click.option("--parameter-overrides", multiple=True, metavar="KEY=VALUE ...",
+                     help="Template parameter values, as `sam --parameter-overrides`."),
+        click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Run built code from here (e.g. .aws-sam/build)."),
+        click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Where records and logs go (default: ./.warmstart)."),
+        click.option("--isolation", type=click.Choice(MODES),
+                     help="How CPU and memory are limited (default: auto)."),
+        click.option("--no-freeze", is_flag=True, default=None,
+                     help="Let idle environments run (Lambda freezes them)."),
+        click.option("--account-concurrency", type=click.IntRange(1), metavar="N",
+                     help="Account concurrency limit (default: 1000)."),
+        click.option("--idle-timeout", type=click.FloatRange(min=0.001), metavar="SECONDS",
+                     help="Shut idle environments down after this (default: 600)."),
+        click.option("--python", metavar="PATH", help="Run every function with this interpreter."),
+        click.option("--region", help="AWS_REGION inside functions (default: us-east-1)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _config(opts: dict[str, Any]) -> Config:
+    overrides = " ".join(opts.pop("parameter_overrides", ()) or ())
+    no_freeze = opts.pop("no_freeze", None)
+    return Config.resolve(
+        state_dir=opts.pop("state_dir", None), isolation=opts.pop("isolation", None),
+        freeze=False if no_freeze else None,
+        account_concurrency=opts.pop("account_concurrency", None),
+        idle_timeout_s=opts.pop("idle_timeout", None), python=opts.pop("python", None),
+        region=opts.pop("region", None), build_dir=opts.pop("build_dir", None),
+        parameter_overrides=parse_parameter_overrides(overrides),
+    )
+
+
+def find_template(given: Path | None) -> Path:
+    if given is not None:
+        if not given.exists():
+            raise WarmstartError(f"template {given} does not exist")
+        return given
+    for name in TEMPLATE_NAMES:
+        if Path(name).exists():
+            return Path(name)
+    raise WarmstartError("no template.yaml here: pass -t TEMPLATE, or --handler and --code-dir")
+
+
+def _parse_env(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise WarmstartError(f"--env {pair!r} is not KEY=VALUE")
+        k, v = pair.split("=", 1)
+        env[k] = v
+    return env
+
+
+def _read_event(event_file: str | None, event: str | None) -> bytes:
+    if event_file and event:
+        raise WarmstartError("give the event with -e FILE or --event JSON, not both")
+    if event_file:
+        try:
+            data = sys.stdin.buffer.read() if event_file == "-" else Path(event_file).read_bytes()
+        except OSError as e:
+            raise WarmstartError(f"cannot read event file {event_file}: {e.strerror}") from None
+    elif event is not None:
+        data = event.encode()
+    else:
+        return b"{}"
+    try:
+        json.loads(data or b"null")
+    except ValueError as e:
+        raise WarmstartError(f"the event is not valid JSON: {e}") from None
+    return data or b"{}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="warmstart")
+@click.option("-v", "--verbose", is_flag=True, help="Say more about what the engine does.")
+def main(verbose: bool) -> None:
+    """Run AWS Lambda functions on this machine with Lambda's execution model.
+
+    Cold and warm starts, concurrency and throttling, memory and CPU limits, timeouts and the
+    exact REPORT lines, for the functions of a SAM template.
+
+    \b
+    Start with:   warmstart demo
+    Then:         warmstart invoke Hello -t template.yaml --event '{"name": "you"}'
+                  warmstart logs Hello
+    """
+    _setup_logging(verbose)
+
+
+@main.command()
+@click.argument("function", required=False)
+@click.option("-e", "--event-file", metavar="FILE", help="Event JSON from a file ('-': stdin).")
+@click.option("--event", metavar="JSON", help="Event JSON given inline.")
+@click.option("-q", "--qualifier", help="Version or alias to invoke (default: $LATEST).")
+@click.option("-n", "--times", type=click.IntRange(1), default=1, show_default=True,
+              help="Invoke this many times in a row (the first is cold, the rest warm).")
+@click.option("--handler", help="Handler (module.function) when there is no template.")
+@click.option("--code-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="The handler's code folder (with --handler).")
+@click.option("--runtime", help="python3.X for --handler (default: this Python).")
+@click.option("--memory", type=int, default=128, show_default=True, help="MB, with --handler.")
+@click.option("--timeout", type=int, default=3, show_default=True, help="Seconds, with --handler.")
+@click.option("--env", "env_vars", multiple=True, metavar="KEY=VALUE",
+              help="Environment variable, with --handler (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per invocation.")
+@engine_options
+@friendly_errors
+def invoke(function: str | None, event_file: str | None, event: str | None,
+           qualifier: str | None, times: int, handler: str | None, code_dir: Path | None,
+           runtime: str | None, memory: int, timeout: int, env_vars: tuple[str, ...],
+           as_json: bool, template: Path | None, **opts: Any) -> None:
+    """Invoke a function: the result on stdout, its log (with REPORT) on stderr.
+
+    \b
+    Examples:
+      warmstart invoke Hello -t template.yaml -e events/hello.json
+      warmstart invoke --handler app.handler --code-dir src --event '{"k": "v"}'
+      warmstart invoke Hello -n 3 --json | jq .report
+
+    Exit status: 0 success, 1 function error, timeout or throttle, 2 bad input.
+    """
+    payload = _read_event(event_file, event)
+    config = _config(opts)
+    if handler or code_dir:
+        if not (handler and code_dir):
+            raise WarmstartError("--handler and --code-dir go together")
+        rt = Runtime.from_handler(handler, code_dir, name=function or "Function", runtime=runtime,
+                                  memory_size=memory, timeout=timeout,
+                                  environment=_parse_env(env_vars), config=config)
+        function = function or "Function"
+    else:
+        rt = Runtime.from_template(find_template(template), config=config)
+        if function is None:
+            if len(rt.functions) != 1:
+                rt.close()
+                raise WarmstartError(
+                    f"which function? the template has: {', '.join(rt.functions)}")
+            function = rt.functions[0]
+    failed = False
+    with rt:
+        for _ in range(times):
+            try:
+                res = rt.invoke(function, payload, qualifier)
+            except TooManyRequestsError as e:
+                err.print(f"[bold red]Throttled:[/] {e.reason}", markup=True)
+                failed = True
+                continue
+            failed = failed or bool(res.function_error)
+            if as_json:
+                out.print(json.dumps({
+                    "request_id": res.request_id, "start_kind": res.start_kind,
+                    "function_error": res.function_error, "error_type": res.error_type,
+                    "payload": res.payload if not isinstance(res.payload, bytes)
+                    else res.raw.decode("utf-8", "replace"),
+                    "report": res.report._asdict(), "log": res.log,
+                }), markup=False)
+            else:
+                sys.stderr.write(res.log)
+                sys.stderr.flush()
+                sys.stdout.write(res.raw.decode("utf-8", "replace") + "\n")
+                sys.stdout.flush()
+        rt.flush()
+    sys.exit(EXIT_FUNCTION_ERROR if failed else 0)
+
+
+_SINCE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_since(text: str | None) -> float | None:
+    """`10m` -> the epoch time 10 minutes ago (s, m, h, d)."""
+    if not text:
+        return None
+    m = _SINCE.match(text.strip())
+    if not m:
+        raise WarmstartError(f"--since {text!r}: use a number and s, m, h or d (e.g. 10m)")
+    return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+@main.command()
+@click.argument("function", required=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new log lines (Ctrl-C stops).")
+@click.option("--since", metavar="AGE", help="Only streams written in the last AGE (30s, 10m, 2h).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where warmstart keeps logs (default: ./.warmstart).")
+@friendly_errors
+def logs(function: str | None, follow: bool, since: str | None, state_dir: Path | None) -> None:
+    """Show a function's logs, one log stream per environment, as CloudWatch keeps them.
+
+    \b
+    Examples:
+      warmstart logs Hello
+      warmstart logs Hello --follow
+      warmstart logs --since 10m
+    """
+    state = Config.resolve(state_dir=state_dir).state_dir
+    after = parse_since(since)
+    if function and not (state / "logs" / function).is_dir():
+        known = logstreams.functions_with_logs(state)
+        hint = f" (logs exist for: {', '.join(known)})" if known else ""
+        raise WarmstartError(f"no logs for {function} in {state}{hint}")
+
+    def header(stream: logstreams.LogStream) -> None:
+        err.print(f"[dim]── /aws/lambda/{stream.function}  {stream.name}[/]", markup=True)
+
+    if not follow:
+        streams = logstreams.streams(state, function, after)
+        if not streams:
+            err.print("[dim]no log streams[/]", markup=True)
+        for stream in streams:
+            header(stream)
+            sys.stdout.write(stream.path.read_text(errors="replace"))
+        sys.stdout.flush()
+        return
+
+    def rounds() -> Iterator[list[logstreams.LogStream]]:
+        while True:
+            yield logstreams.streams(state, function, after)
+
+    last = None
+    try:
+        for stream, text in logstreams.follow(rounds()):
+            if stream.path != last:
+                header(stream)
+                last = stream.path
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where records and logs go (default: ./.warmstart).")
+@click.option("--isolation", type=click.Choice(MODES), help="How CPU and memory are limited.")
+@friendly_errors
+def demo(state_dir: Path | None, isolation: str | None) -> None:
+    """Run the example app shipped with warmstart and show what happened.
+
+    A cold start, warm starts, a handler error, a throttle, a provisioned alias and the same
+    CPU-bound function at two memory sizes, each with its REPORT line.
+    """
+    from .demo import run_demo
+
+    sys.exit(run_demo(Config.resolve(state_dir=state_dir, isolation=isolation), err, out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+def handler(event, context):
+    raise ValueError("the order has no items")

@@ -1,0 +1,167 @@
+"""The pool's side of a zygote (see engine/runtime/zygote.py): start it, ask it to fork, learn exits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import EngineError
+
+__all__ = ["ExitStatus", "ForkServer"]
+
+log = logging.getLogger("warmstart")
+
+ZYGOTE = Path(__file__).parent / "runtime" / "zygote.py"
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How an environment's process ended: code >= 0 exit status, < 0 killed by signal -code."""
+
+    code: int
+    oom: bool = False
+
+
+LOST = ExitStatus(-9)  # what an environment's end looks like when its zygote is gone
+
+
+class ForkServer:
+    """One zygote process for one interpreter; thread-safe.
+
+    Example:
+        fs = ForkServer("/usr/bin/python3.12"); fut = fs.spawn("env-1", config, fds); fs.close()
+    """
+
+    def __init__(self, executable: str) -> None:
+        self.executable = executable
+        self._lock = threading.Lock()
+        self._exits: dict[str, Future[ExitStatus]] = {}
+        self._sock: socket.socket | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reader: threading.Thread | None = None
+        self.version: tuple[int, int, int] = (0, 0, 0)
+        self.pid = 0
+        self._closed = False
+
+    def start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self._proc = subprocess.Popen(
+                [self.executable, "-I", "-S", "-B", str(ZYGOTE), str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches warmstart, which then closes it
+            )
+        except OSError as e:
+            ours.close()
+            raise EngineError(f"cannot start {self.executable}: {e}") from e
+        finally:
+            theirs.close()
+        ours.settimeout(READY_TIMEOUT_S)
+        try:
+            ready = json.loads(ours.recv(65536) or b"{}")
+        except (OSError, ValueError):
+            ready = {}
+        if ready.get("op") != "ready":
+            ours.close()
+            self._proc.kill()
+            self._proc.wait()
+            raise EngineError(f"the runtime process of {self.executable} did not start")
+        ours.settimeout(None)
+        self.version = tuple(ready["version"])  # type: ignore[assignment]
+        self.pid = int(ready["pid"])
+        self._sock = ours
+        self._reader = threading.Thread(target=self._read_loop, name="warmstart-zygote", daemon=True)
+        self._reader.start()
+
+    def _ensure_started(self) -> socket.socket:
+        with self._lock:
+            if self._closed:
+                raise EngineError("the runtime is closed")
+            if self._sock is None:
+                self.start()
+            assert self._sock is not None
+            return self._sock
+
+    def spawn(self, env_id: str, config: dict[str, Any], fds: list[int]) -> Future[ExitStatus]:
+        """Fork a new environment; the future resolves when its process has ended."""
+        sock = self._ensure_started()
+        done: Future[ExitStatus] = Future()
+        with self._lock:
+            self._exits[env_id] = done
+        msg = json.dumps({"op": "spawn", "id": env_id, "config": config}).encode()
+        try:
+            socket.send_fds(sock, [msg], fds)
+        except OSError as e:
+            with self._lock:
+                self._exits.pop(env_id, None)
+            raise EngineError(f"cannot start an environment: {e}") from e
+        return done
+
+    def _read_loop(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        while True:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            msg = json.loads(data)
+            if msg.get("op") == "exit":
+                with self._lock:
+                    fut = self._exits.pop(msg["id"], None)
+                if fut is not None:
+                    fut.set_result(ExitStatus(int(msg["code"]), bool(msg.get("oom"))))
+        # The zygote is gone: its environments died with it (parent-death signal).
+        with self._lock:
+            pending, self._exits = self._exits, {}
+            self._sock = None
+            if not self._closed:
+                log.warning("the runtime process of %s exited; environments were lost",
+                            self.executable)
+        for fut in pending.values():
+            fut.set_result(LOST)
+        sock.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Kill every environment of this zygote and the zygote itself; waits for them."""
+        with self._lock:
+            self._closed = True
+            sock, proc, reader = self._sock, self._proc, self._reader
+        if sock is not None:
+            try:
+                sock.send(b'{"op": "shutdown"}')
+            except OSError:
+                pass
+        if proc is not None:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+def close_fds(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

@@ -1,0 +1,187 @@
+"""The Python runtime adapter: how a function version becomes a Python environment.
+
+It owns the zygotes (one per interpreter) and builds what an environment starts with: Lambda's
+environment variables, a sys.path of only what Lambda would give the handler (its code, its
+layers, boto3/botocore, the standard library), its own /tmp and its cgroup limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import Config
+from ..observe.logs import stream_name
+from . import interpreters
+from .environment import PythonEnvironment
+from .forkserver import ForkServer
+from .limits import Isolation, vcpus_for
+
+if TYPE_CHECKING:
+    from .service import Version
+
+__all__ = ["RUNTIME_PACKAGES", "PythonAdapter"]
+
+# What Lambda's Python runtime ships besides the standard library (boto3 and its dependencies).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def link_runtime_packages(target: Path) -> Path:
+    """A folder holding links to boto3 and its dependencies only: the handler's /var/runtime."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            source = Path(next(iter(spec.submodule_search_locations)))
+        elif spec.origin:
+            source = Path(spec.origin)
+        else:
+            continue
+        link = target / source.name
+        if not link.exists():
+            link.symlink_to(source)
+    return target
+
+
+class PythonAdapter:
+    """Creates Python environments for function versions. Thread-safe."""
+
+    def __init__(self, config: Config, isolation: Isolation, work_dir: Path) -> None:
+        self.config = config
+        self.isolation = isolation
+        self.work_dir = work_dir
+        self.runtime_dir = link_runtime_packages(work_dir / "runtime")
+        self.tmp_root = work_dir / "tmp"
+        self.tmp_root.mkdir(exist_ok=True)
+        self._servers: dict[str, ForkServer] = {}
+        self._interpreters: dict[str, interpreters.Interpreter] = {}
+        self._bases: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def interpreter(self, runtime: str) -> interpreters.Interpreter:
+        with self._lock:
+            if runtime not in self._interpreters:
+                self._interpreters[runtime] = interpreters.resolve(runtime, self.config.python)
+            return self._interpreters[runtime]
+
+    def server(self, runtime: str) -> ForkServer:
+        exe = self.interpreter(runtime).executable
+        with self._lock:
+            if exe not in self._servers:
+                self._servers[exe] = ForkServer(exe)
+            return self._servers[exe]
+
+    def prestart(self, runtimes: set[str]) -> None:
+        """Start the zygotes now so the first cold start does not pay for an interpreter."""
+        for runtime in runtimes:
+            self.server(runtime)._ensure_started()
+
+    def runtime_version(self, runtime: str) -> tuple[str, str]:
+        """(`python:3.11.v7`, its runtime version ARN), from the interpreter actually used."""
+        interp = self.interpreter(runtime)
+        major, minor, micro = interp.version
+        digest = hashlib.sha256(f"{interp.executable} {interp.version}".encode()).hexdigest()
+        return (f"python:{major}.{minor}.v{micro}",
+                f"arn:aws:lambda:{self.config.region}::runtime:{digest}")
+
+    def _base(self, version: Version) -> dict[str, Any]:
+        """What every environment of a version shares (computed once per version)."""
+        key = id(version)
+        base = self._bases.get(key)
+        if base is not None:
+            return base
+        spec = version.spec
+        interp = self.interpreter(spec.runtime)
+        task_root = str(spec.code_dir)
+        sys_path = [task_root]
+        for layer in spec.layers:
+            sys_path += [str(layer / "python" / "lib" / f"python{interp.short_version}" / "site-packages"),
+                         str(layer / "python")]
+        sys_path.append(str(self.runtime_dir))
+        cfg = self.config
+        env = {
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+            "AWS_REGION": cfg.region,
+            "AWS_DEFAULT_REGION": cfg.region,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+            "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000",
+            "_AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129",
+            "_AWS_XRAY_DAEMON_PORT": "2000",
+            "_HANDLER": spec.handler,
+            "LAMBDA_TASK_ROOT": task_root,
+            "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "PATH": ":".join([os.path.dirname(interp.executable), "/usr/local/bin", "/usr/bin",
+                              "/bin", *(str(layer / "bin") for layer in spec.layers)]),
+            "LD_LIBRARY_PATH": ":".join([f"{task_root}/lib", *(str(layer / "lib") for layer in spec.layers)]),
+            "PYTHONPATH": str(self.runtime_dir),
+        }
+        for key in CREDENTIALS:
+            if key in os.environ:
+                env[key] = os.environ[key]
+        if spec.log_format == "JSON":
+            env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+            env["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
+        env.update(spec.environment)
+        base = {
+            "handler": spec.handler,
+            "runtime": spec.runtime,
+            "task_root": task_root,
+            "sys_path": sys_path,
+            "env": env,
+            "nofile": 1024,
+        }
+        self._bases[key] = base
+        return base
+
+    def forget(self, version: Version) -> None:
+        self._bases.pop(id(version), None)
+
+    def environment(self, version: Version, init_type: str) -> PythonEnvironment:
+        """A new (not yet started) environment for the version."""
+        base = self._base(version)
+        env_id = secrets.token_hex(16)
+        stream = stream_name(version.name, env_id, time.time())
+        tmp = self.tmp_root / env_id
+        tmp.mkdir()
+        config = dict(base)
+        config["env"] = {
+            **base["env"],
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
+            "TMPDIR": str(tmp),
+        }
+        config["tmp_dir"] = str(tmp)
+        config["cgroup"] = self.isolation.env_spec(env_id, version.spec.memory_size)
+        # An environment polls briefly for its next event only where that cannot eat into the
+        # CPU share its memory size buys (a whole vCPU or more, or no CPU limit at all).
+        throttled = self.isolation.cgroups and vcpus_for(version.spec.memory_size) < 1
+        config["spin_us"] = 0 if throttled else self.config.spin_us
+        return PythonEnvironment(
+            self.server(version.spec.runtime), env_id, config, version.spec.memory_size,
+            init_type, stream, self.config.spin_us, freeze=self.config.freeze,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+        threads = [threading.Thread(target=s.close) for s in servers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()

@@ -1,0 +1,328 @@
+"""An execution environment's main program: INIT, then one invocation at a time.
+
+Runs in a process forked from the zygote, with no warmstart code but this package. The order of
+INIT follows Lambda: limits first, then the environment, then the handler module's import.
+"""
+
+from __future__ import annotations
+
+import decimal
+import importlib
+import io
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+from . import cgroups, jsonfast, logsetup, protocol
+from .context import ContextError, LambdaContext
+
+MAX_LOG_BYTES = 16 << 20  # what one invocation's output may add to the log; the rest is cut
+
+
+class Fault(Exception):
+    """An error the runtime itself reports (errorType Runtime.*)."""
+
+    def __init__(self, error_type: str, message: str, stack_trace: list | None = None) -> None:
+        super().__init__(message)
+        self.error = make_error(message, error_type, stack_trace or [])
+
+
+def make_error(message: str, error_type: str, stack_trace: list, request_id: str = "") -> dict:
+    return {
+        "errorMessage": message or "",
+        "errorType": error_type or "",
+        "requestId": request_id,
+        "stackTrace": stack_trace,
+    }
+
+
+def fault_result(exc: BaseException, request_id: str = "") -> dict:
+    """The error JSON for an exception raised by user code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for i, frame in enumerate(frames):
+        if "/bootstrap.py" not in frame.filename:
+            frames = frames[i:]
+            break
+    return make_error(str(exc), type(exc).__name__, traceback.format_list(frames), request_id)
+
+
+def load_handler(handler: str):
+    """Import the handler's module and return the function, raising Fault as the AWS runtime does."""
+    try:
+        modname, fname = handler.rsplit(".", 1)
+    except ValueError as e:
+        raise Fault("Runtime.MalformedHandlerName", f"Bad handler '{handler}': {e}") from None
+    if modname.split(".")[0] in sys.builtin_module_names:
+        raise Fault(
+            "Runtime.BuiltInModuleConflict",
+            f"Cannot use built-in module {modname} as a handler module",
+        )
+    try:
+        module = importlib.import_module(modname.replace("/", "."))
+    except ImportError as e:
+        raise Fault("Runtime.ImportModuleError", f"Unable to import module '{modname}': {e}") from None
+    except SyntaxError as e:
+        trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}']
+        raise Fault(
+            "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {e}", trace
+        ) from None
+    try:
+        return getattr(module, fname)
+    except AttributeError:
+        raise Fault(
+            "Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'"
+        ) from None
+
+
+def _decimal_default(o: object) -> object:
+    if isinstance(o, decimal.Decimal):
+        return int(o) if o == o.to_integral_value() else float(o)
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+class Marshaller:
+    def __init__(self, runtime_id: str) -> None:
+        # The AWS runtime writes UTF-8 unescaped only from python3.12 on.
+        minor = int(runtime_id.rsplit(".", 1)[-1]) if runtime_id.startswith("python3.") else 0
+        self.encode = jsonfast.make_dumps(ensure_ascii=minor < 12, default=_decimal_default)
+
+    def marshal(self, result: object) -> bytes:
+        if isinstance(result, bytes):
+            return result
+        try:
+            return self.encode(result).encode("utf-8", "surrogatepass")
+        except (TypeError, ValueError) as e:
+            raise Fault("Runtime.MarshalError", f"Unable to marshal response: {e}") from None
+
+
+class Output:
+    """The environment's stdout and stderr: a memory file the pool also holds, read per invocation."""
+
+    def __init__(self, fd: int) -> None:
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        if fd > 2:
+            os.close(fd)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        raw = io.FileIO(1, "w", closefd=False)
+        sys.stdout = io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace",
+                                      write_through=True)
+        sys.stderr = sys.stdout
+        sys.__stdout__ = sys.__stderr__ = sys.stdout
+
+    @staticmethod
+    def take() -> bytes:
+        """What was written since the last call; rewinds the file so it does not grow."""
+        size = os.lseek(1, 0, os.SEEK_CUR)
+        if not size:
+            return b""
+        data = os.pread(1, min(size, MAX_LOG_BYTES), 0)
+        if size > MAX_LOG_BYTES:
+            data += b"\n[warmstart: %d bytes of output not kept]\n" % (size - MAX_LOG_BYTES)
+        os.ftruncate(1, 0)
+        os.lseek(1, 0, os.SEEK_SET)
+        return data
+
+
+_prctl = None
+
+
+def preload() -> None:
+    """Import in the zygote what every environment needs, so each fork has it already."""
+    global _prctl
+    import ctypes
+    import logging  # noqa: F401
+    import tempfile  # noqa: F401
+
+    try:
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        _prctl = None
+
+
+class IdleProbe:
+    """Whether anything in this environment could run while it waits for its next event.
+
+    With one thread, no child process and no timer, the process can only sit in its read of the
+    next request: freezing it changes nothing, and the pool skips the two signals it costs
+    (~15-30 us on this kind of machine). Any background thread, child or timer turns freezing on.
+    """
+
+    def __init__(self) -> None:
+        self.task_fd = self._open("/proc/self/task")
+        # Children of the main thread; with one thread, all of them. Cheaper than waitid,
+        # which raises on every call when there are none.
+        self.children_fd = self._open(f"/proc/self/task/{os.getpid()}/children")
+
+    @staticmethod
+    def _open(path: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError:
+            return -1
+
+    def busy_when_idle(self) -> int:
+        if self.task_fd < 0 or os.fstat(self.task_fd).st_nlink > 3:  # threads + 2
+            return protocol.BUSY_WHEN_IDLE
+        if self.children_fd >= 0:
+            if os.pread(self.children_fd, 64, 0):
+                return protocol.BUSY_WHEN_IDLE
+        else:
+            try:
+                os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                return protocol.BUSY_WHEN_IDLE
+            except ChildProcessError:
+                pass
+        if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+            return protocol.BUSY_WHEN_IDLE
+        return 0
+
+
+def _set_parent_death_signal(parent: int) -> None:
+    """Die with the zygote, even when stopped, so no environment outlives warmstart."""
+    if _prctl is not None:
+        _prctl(1, 9, 0, 0, 0)  # PR_SET_PDEATHSIG, SIGKILL
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _set_environment(cfg: dict) -> None:
+    os.environ.clear()
+    os.environ.update(cfg["env"])
+    os.chdir(cfg["task_root"])
+    sys.path[:] = list(cfg["sys_path"]) + [p for p in sys.path if p not in cfg["sys_path"]]
+    sys.argv = [os.path.join(os.path.dirname(__file__), "bootstrap.py")]
+    importlib.invalidate_caches()
+    import tempfile
+
+    tempfile.tempdir = None  # recomputed from TMPDIR, the environment's own /tmp
+    nofile = cfg.get("nofile")
+    if nofile:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        except (ValueError, OSError):
+            pass
+
+
+def _report_init_error(resp_fd: int, error: dict, started: float) -> None:
+    import logging
+
+    logging.warning(
+        "LAMBDA_WARNING: Unhandled exception. "
+        "The most likely cause is an issue in the function code.\r"
+    )
+    sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+    protocol.write_all(resp_fd, protocol.encode_response(
+        protocol.INIT_ERROR,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        log=Output.take(),
+        payload=json.dumps(error).encode(),
+    ))
+
+
+def run(cfg: dict, req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> None:
+    """INIT and the invoke loop. Never returns: the process ends on EOF or a crash."""
+    started = time.perf_counter()
+    os.setsid()  # its own process group: frozen, thawed and killed as one
+    _set_parent_death_signal(zygote_pid)
+    protocol.write_all(resp_fd, protocol.encode_response(
+        protocol.HELLO, payload=str(os.getpid()).encode()
+    ))
+    cgroups.enter(cfg.get("cgroup"))
+    Output(log_fd)
+    _set_environment(cfg)
+    logsetup.setup(*logsetup.env_log_settings())
+    try:
+        handler = load_handler(cfg["handler"])
+    except Fault as f:
+        _report_init_error(resp_fd, f.error, started)
+        os._exit(1)
+    except Exception as e:
+        _report_init_error(resp_fd, fault_result(e), started)
+        os._exit(1)
+    LambdaContext.load_settings()
+    probe = IdleProbe()
+    protocol.write_all(resp_fd, protocol.encode_response(
+        protocol.INIT_DONE,
+        outcome=probe.busy_when_idle(),
+        duration_ms=(time.perf_counter() - started) * 1000,
+        max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        log=Output.take(),
+    ))
+    serve(handler, req_fd, resp_fd, Marshaller(cfg["runtime"]), probe,
+          cfg.get("spin_us", 0) * 1000)
+
+
+def serve(handler, req_fd: int, resp_fd: int, marshaller: Marshaller, probe: IdleProbe,
+          spin_ns: int) -> None:
+    read_frame = protocol.read_frame
+    os.set_blocking(req_fd, False)
+    decode = protocol.decode_invoke
+    encode = protocol.encode_response
+    write_all = protocol.write_all
+    marshal = marshaller.marshal
+    loads = jsonfast.loads
+    take = Output.take
+    perf = time.perf_counter
+    cpu = time.process_time_ns
+    getrusage = resource.getrusage
+    traced = False
+    spin = True
+    spin = True
+    SELF = resource.RUSAGE_SELF
+    RESULT, OK, ERR = protocol.RESULT, protocol.OK, protocol.FUNCTION_ERROR
+    busy_when_idle = probe.busy_when_idle
+    environ = os.environ
+    while True:
+        # Poll for the next event only while events come back to back: the last one arrived
+        # within the budget. Otherwise sleep at once and spend no CPU.
+        waited = perf()
+        frame = read_frame(req_fd, spin_ns if spin else 0)
+        spin = (perf() - waited) * 1e9 < spin_ns
+        if not frame:
+            os._exit(0)
+        deadline, rid, arn, cc, ident, trace, event = decode(frame)
+        logsetup.request_id = rid
+        if trace:
+            environ["_X_AMZN_TRACE_ID"] = trace.decode()
+            traced = True
+        elif traced:
+            environ.pop("_X_AMZN_TRACE_ID", None)
+            traced = False
+        c0 = cpu()
+        t0 = perf()
+        outcome = OK
+        try:
+            try:
+                context = LambdaContext(rid, deadline, arn, cc, ident)
+            except ContextError as e:
+                raise Fault("Runtime.LambdaContextUnmarshalError", str(e)) from None
+            try:
+                payload = loads(event)
+            except ValueError as e:
+                raise Fault("Runtime.UnmarshalError", f"Unable to unmarshal input: {e}") from None
+            payload = marshal(handler(payload, context))
+        except Fault as f:
+            error = f.error
+            error["requestId"] = rid
+            sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+            payload = json.dumps(error).encode()
+            outcome = ERR
+        except Exception as e:
+            error = fault_result(e, rid)
+            sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+            payload = json.dumps(error).encode()
+            outcome = ERR
+        duration = (perf() - t0) * 1000
+        usage = getrusage(SELF)
+        cpu_us = max(0, int((usage.ru_utime + usage.ru_stime) * 1e6) - c0 // 1000)
+        write_all(resp_fd, encode(
+            RESULT, outcome | busy_when_idle(), duration, usage.ru_maxrss, cpu_us, take(), payload
+        ))

@@ -1,0 +1,132 @@
+"""Per-environment cgroups: create, enter, and clean up after the process is gone.
+
+The pool decides the paths and limits (see warmstart.engine.limits); this module only does the
+file writes, so that the environment itself (entering) and the zygote (cleaning up) share them.
+A spec is a dict: {"version": 1 | 2, "dirs": {controller: path} (v1) or "dir": path (v2),
+"cpu_quota_us": int (-1 = unlimited), "cpu_period_us": int, "memory_bytes": int, "pids_max": int}.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def _write(path: str, value: object) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _try_write(path: str, value: object) -> None:
+    try:
+        _write(path, value)
+    except OSError:
+        pass
+
+
+def _dirs(spec: dict) -> list:
+    if spec["version"] == 1:
+        return list(spec["dirs"].values())
+    return [spec["dir"]]
+
+
+def create(spec: dict) -> None:
+    """Make the environment's cgroup directories and set their limits."""
+    mem = spec["memory_bytes"]
+    if spec["version"] == 1:
+        d = spec["dirs"]
+        for path in d.values():
+            os.makedirs(path, exist_ok=True)
+        if "cpu" in d:
+            _write(os.path.join(d["cpu"], "cpu.cfs_period_us"), spec["cpu_period_us"])
+            _write(os.path.join(d["cpu"], "cpu.cfs_quota_us"), spec["cpu_quota_us"])
+        if "memory" in d:
+            _write(os.path.join(d["memory"], "memory.limit_in_bytes"), mem)
+            # Without this the limit only pushes the environment into swap instead of OOM.
+            _try_write(os.path.join(d["memory"], "memory.memsw.limit_in_bytes"), mem)
+            _try_write(os.path.join(d["memory"], "memory.swappiness"), 0)
+        if "pids" in d:
+            _write(os.path.join(d["pids"], "pids.max"), spec["pids_max"])
+    else:
+        path = spec["dir"]
+        os.makedirs(path, exist_ok=True)
+        quota = spec["cpu_quota_us"]
+        _write(os.path.join(path, "cpu.max"),
+               f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}")
+        _write(os.path.join(path, "memory.max"), mem)
+        _try_write(os.path.join(path, "memory.swap.max"), 0)
+        _write(os.path.join(path, "pids.max"), spec["pids_max"])
+
+
+def enter(spec: dict | None) -> None:
+    """Create the cgroups and move the calling process into them (before the handler's INIT)."""
+    if not spec:
+        return
+    create(spec)
+    pid = os.getpid()
+    for path in _dirs(spec):
+        _write(os.path.join(path, "cgroup.procs"), pid)
+
+
+def oom_killed(spec: dict) -> bool:
+    """Whether the kernel's OOM killer fired in the environment's memory cgroup."""
+    if spec["version"] == 1:
+        path = spec["dirs"].get("memory")
+        name = "memory.oom_control"
+    else:
+        path = spec["dir"]
+        name = "memory.events"
+    if not path:
+        return False
+    try:
+        with open(os.path.join(path, name)) as f:
+            for line in f:
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value) > 0
+    except OSError:
+        pass
+    return False
+
+
+def procs(path: str) -> list:
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def remove_dir(path: str, timeout: float = 2.0) -> bool:
+    """Kill every process in a (leaf) cgroup and remove it; False if it would not go."""
+    deadline = time.monotonic() + timeout
+    while os.path.isdir(path):
+        for pid in procs(path):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            os.rmdir(path)
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.002)  # killed tasks leave the cgroup asynchronously
+    return True
+
+
+def remove(spec: dict | None, timeout: float = 2.0) -> bool:
+    """Kill whatever is left in the environment's cgroups and remove them.
+
+    Returns whether the environment was OOM-killed (read before the cgroup goes away).
+    """
+    if not spec:
+        return False
+    oom = oom_killed(spec)
+    for path in _dirs(spec):
+        remove_dir(path, timeout)
+    return oom

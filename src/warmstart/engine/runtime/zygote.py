@@ -1,0 +1,187 @@
+"""The zygote: one Python process per interpreter that forks new environments on request.
+
+Starting an interpreter costs ~15-60 ms; forking one that already loaded the runtime costs ~1 ms,
+so a cold start costs about what the user's own INIT costs. The zygote never runs user code and
+never starts a thread, which keeps fork safe.
+
+Protocol (SOCK_SEQPACKET, one JSON message per packet):
+  pool -> zygote: {"op": "spawn", "id", "config"} with fds [request, response, log];
+                  {"op": "shutdown"}; end of file (the pool is gone) means shutdown too.
+  zygote -> pool: {"op": "ready", "pid", "version", "executable"} once;
+                  {"op": "exit", "id", "pid", "code", "oom"} when an environment's process ended
+                  (code < 0: killed by that signal).
+Every environment dies with the zygote, and the zygote dies with the pool: nothing is leaked
+even if warmstart is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import traceback
+
+
+def _send(sock: socket.socket, msg: dict) -> None:
+    try:
+        sock.send(json.dumps(msg).encode())
+    except OSError:
+        pass  # the pool is gone; the next poll sees end of file
+
+
+def _exit_code(e: SystemExit) -> int:
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _run_child(bootstrap, sock: socket.socket, pidfds: list, cfg: dict, fds: list, parent: int):
+    code = 1
+    try:
+        sock.close()
+        for fd in pidfds:
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        bootstrap.run(cfg, fds[0], fds[1], fds[2], parent)
+    except SystemExit as e:
+        code = _exit_code(e)
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+        except BaseException:
+            pass
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        code = 130
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class Zygote:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+        self.children: dict = {}  # pidfd -> (env id, pid, config)
+        self.pid = os.getpid()
+
+    def serve(self, bootstrap, cgroups) -> None:
+        self.bootstrap = bootstrap
+        self.cgroups = cgroups
+        _send(self.sock, {
+            "op": "ready", "pid": self.pid, "version": list(sys.version_info[:3]),
+            "executable": sys.executable,
+        })
+        ctrl = self.sock.fileno()
+        while True:
+            for fd, _ in self.poller.poll():
+                if fd == ctrl:
+                    self.handle_message()
+                else:
+                    self.reap(fd)
+
+    def handle_message(self) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 8)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            self.shutdown()
+        msg = json.loads(data)
+        if msg["op"] == "spawn":
+            self.spawn(msg, fds)
+        elif msg["op"] == "shutdown":
+            self.shutdown()
+
+    def spawn(self, msg: dict, fds: list) -> None:
+        cfg = msg["config"]
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            _send(self.sock, {"op": "exit", "id": msg["id"], "pid": 0, "code": 1, "oom": False,
+                              "error": f"fork failed: {e}"})
+            return
+        if pid == 0:
+            _run_child(self.bootstrap, self.sock, list(self.children), cfg, fds, self.pid)
+        for fd in fds:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.poller.register(pidfd, select.POLLIN)
+        self.children[pidfd] = (msg["id"], pid, cfg)
+
+    def reap(self, pidfd: int) -> None:
+        env_id, pid, cfg = self.children.pop(pidfd)
+        self.poller.unregister(pidfd)
+        os.close(pidfd)
+        _, status = os.waitpid(pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        oom = self.cleanup(pid, cfg)
+        _send(self.sock, {"op": "exit", "id": env_id, "pid": pid, "code": code, "oom": oom})
+
+    def cleanup(self, pid: int, cfg: dict) -> bool:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # whatever the handler started in its group
+        except OSError:
+            pass
+        oom = bool(self.cgroups.remove(cfg.get("cgroup")))
+        shutil.rmtree(cfg["tmp_dir"], ignore_errors=True)
+        return oom
+
+    def shutdown(self) -> None:
+        for _, pid, _ in self.children.values():
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for pidfd, (_, pid, cfg) in list(self.children.items()):
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+            self.cleanup(pid, cfg)
+            os.close(pidfd)
+        os._exit(0)
+
+
+def main(ctrl_fd: int) -> None:
+    from _warmstart_runtime import bootstrap, cgroups
+
+    bootstrap.preload()
+    # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=ctrl_fd)
+    Zygote(sock).serve(bootstrap, cgroups)
+
+
+def _load_package() -> None:
+    """Load this directory as the private package _warmstart_runtime, without touching sys.path."""
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location(
+        "_warmstart_runtime", os.path.join(here, "__init__.py"), submodule_search_locations=[here]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_warmstart_runtime"] = module
+    spec.loader.exec_module(module)
+
+
+if __name__ == "__main__":
+    _load_package()
+    main(int(sys.argv[1]))

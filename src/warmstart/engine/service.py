@@ -1,0 +1,903 @@
+"""The engine: functions, versions and aliases, concurrency, and every invocation's life.
+
+An invocation: resolve the version, take a concurrency slot (or throttle), take the most recently
+used idle environment (or start one: a cold start), send the event, get the result, give the
+environment back frozen, and hand the record to the batching writer. Only the slot bookkeeping
+happens under the lock; INIT and INVOKE run outside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from ..errors import (
+    EngineError,
+    InvalidRequestContentError,
+    RequestTooLargeError,
+    ResourceNotFoundError,
+    TooManyRequestsError,
+    UnsupportedRuntimeError,
+)
+from ..observe.logs import init_report, init_start, iso_ms
+from ..observe.records import RecordWriter
+from ..observe.report import Report, billed_ms
+from ..spec import NAME_RE, FunctionSpec, validate
+from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
+from .forkserver import ExitStatus
+from .limits import Isolation, detect
+from .pool import Pool
+from .python import PythonAdapter
+from .result import InvokeResult
+from .runtime import jsonfast
+
+__all__ = ["COLD", "PROVISIONED", "SYNC_PAYLOAD_LIMIT", "WARM", "Service", "Throttle"]
+
+log = logging.getLogger("warmstart")
+
+COLD, WARM, PROVISIONED = "cold", "warm", "provisioned"
+ON_DEMAND, PROVISIONED_INIT = "on-demand", "provisioned-concurrency"
+SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+LATEST = "$LATEST"
+RESERVED_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
+ACCOUNT_REASON = "ConcurrentInvocationLimitExceeded"
+WATCHDOG_INTERVAL_S = 0.01
+_SIGNAL_NAMES = {
+    1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction", 5: "trace/breakpoint trap",
+    6: "aborted", 7: "bus error", 8: "floating point exception", 9: "killed",
+    10: "user defined signal 1", 11: "segmentation fault", 12: "user defined signal 2",
+    13: "broken pipe", 14: "alarm clock", 15: "terminated",
+}
+
+
+class Version:
+    """A published version of a function, or $LATEST: one configuration, one pool.
+
+    Keeps what every invocation needs from the spec, so the invoke path reads attributes.
+    """
+
+    __slots__ = ("arn", "cpu_throttled", "function", "json_logs", "memory", "name", "pool",
+                 "python", "spec", "timeout")
+
+    def __init__(self, function: Function, name: str, spec: FunctionSpec, arn: str,
+                 cpu_throttled: bool) -> None:
+        self.function = function
+        self.name = name
+        self.spec = spec
+        self.pool = Pool(self)
+        self.arn = arn  # unqualified
+        self.cpu_throttled = cpu_throttled
+        self.json_logs = spec.log_format == "JSON"
+        self.memory = spec.memory_size
+        self.python = spec.is_python
+        self.timeout = spec.timeout
+
+
+class Function:
+    __slots__ = ("aliases", "latest", "name", "next_version", "on_demand", "provisioned",
+                 "reserved", "versions")
+
+    def __init__(self, spec: FunctionSpec, latest: Callable[[Function], Version]) -> None:
+        self.name = spec.name
+        self.latest = latest(self)
+        self.versions: dict[str, Version] = {}
+        self.aliases: dict[str, str] = {}
+        self.next_version = 1
+        self.reserved = spec.reserved_concurrency
+        self.on_demand = 0  # invocations in flight on on-demand environments
+        self.provisioned = 0  # provisioned environments allocated (they hold concurrency)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    reason: str
+    message: str
+
+
+class _Call:
+    """One invocation on its way through the engine."""
+
+    __slots__ = ("arn", "counted", "event", "kind", "qualifier", "request_id", "started", "t0",
+                 "version")
+
+    def __init__(self, version: Version, qualifier: str | None, arn: str, event: bytes) -> None:
+        self.version = version
+        self.qualifier = qualifier
+        self.arn = arn
+        self.event = event
+        self.started = time.time()
+        self.t0 = time.perf_counter_ns()
+        self.kind = COLD
+        self.counted = False  # holds a slot of the account's unreserved concurrency
+        self.request_id = new_request_id()
+
+
+def request_ids() -> Callable[[], str]:
+    """A generator of random UUID-v4 request ids, ~0.8 us each.
+
+    A private Mersenne Twister seeded from the OS: request ids need to be unique and look like
+    Lambda's, not to be secret, and os.urandom per id costs twice as much.
+    """
+    bits = random.Random(os.urandom(32)).getrandbits
+
+    def new() -> str:
+        h = f"{bits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[bits(2)]}{h[17:20]}-{h[20:]}"
+
+    return new
+
+
+new_request_id = request_ids()
+
+
+def encode_event(event: Any, limit: int = SYNC_PAYLOAD_LIMIT) -> bytes:
+    """The request payload: bytes and str as they are, anything else as JSON; None is `{}`."""
+    if event is None:
+        data = b"{}"
+    elif isinstance(event, bytes):
+        data = event
+    elif isinstance(event, str):
+        data = event.encode()
+    else:
+        try:
+            data = jsonfast.dumps(event).encode()
+        except (TypeError, ValueError) as e:
+            raise InvalidRequestContentError(f"Could not serialize the event as JSON: {e}") from None
+    if len(data) > limit:
+        raise RequestTooLargeError(
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+    return data
+
+
+def exit_message(status: ExitStatus | None) -> str:
+    if status is None:
+        return "Runtime exited with error: signal: killed"
+    if status.code == 0:
+        return "Runtime exited without providing a reason"
+    if status.code > 0:
+        return f"Runtime exited with error: exit status {status.code}"
+    return f"Runtime exited with error: signal: {_SIGNAL_NAMES.get(-status.code, str(-status.code))}"
+
+
+class Service:
+    """Runs functions. Thread-safe; `invoke` from many threads, or `ainvoke` from an event loop.
+
+    Example:
+        with Service([spec], Config.resolve()) as svc:
+            svc.invoke("Hello", {"k": "v"}).payload
+    """
+
+    def __init__(self, specs: Iterable[FunctionSpec], config: Config | None = None,
+                 isolation: Isolation | None = None) -> None:
+        self.config = config or Config.resolve()
+        self.functions: dict[str, Function] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._busy: set[Environment] = set()
+        self._unreserved_used = 0
+        self.warnings: list[str] = []
+        self.isolation = isolation or detect(self.config.isolation, self.config.cgroup_v2_root)
+        try:
+            for spec in specs:
+                self._add(validate(spec))
+            self._capacity = self._unreserved_capacity()
+        except BaseException:
+            self.isolation.close()
+            raise
+        self.work_dir = tempfile.mkdtemp(prefix="warmstart-")
+        try:
+            self.adapter = PythonAdapter(self.config, self.isolation, Path(self.work_dir))
+            self.writer = RecordWriter(self.config.state_dir, records=self.config.records)
+            self._check_runtimes()
+            self.adapter.prestart({f.latest.spec.runtime for f in self.functions.values()
+                                   if f.latest.spec.is_python})
+        except BaseException:
+            self._cleanup_dirs()
+            raise
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._reaper, name="warmstart-reaper", daemon=True)]
+        if not self.isolation.cgroups:
+            self._threads.append(threading.Thread(target=self._watchdog, name="warmstart-rss",
+                                                  daemon=True))
+        for t in self._threads:
+            t.start()
+        try:
+            for fn in list(self.functions.values()):
+                spec = fn.latest.spec
+                if spec.auto_publish_alias:
+                    version = self.publish_version(fn.name)
+                    self.create_alias(fn.name, spec.auto_publish_alias, version)
+                    if spec.provisioned_concurrency:
+                        self.put_provisioned_concurrency(
+                            fn.name, spec.auto_publish_alias, spec.provisioned_concurrency)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- definitions -----------------------------------------------------------------------
+
+    def _add(self, spec: FunctionSpec) -> None:
+        if spec.name in self.functions:
+            raise EngineError(f"two functions are named {spec.name!r}")
+        self.functions[spec.name] = Function(spec, lambda fn: self._version(fn, LATEST, spec))
+
+    def _version(self, fn: Function, name: str, spec: FunctionSpec) -> Version:
+        return Version(fn, name, spec, self._arn(fn.name),
+                       self.isolation.cpu_throttled(spec.memory_size))
+
+    def _unreserved_capacity(self) -> int:
+        reserved = sum(f.reserved or 0 for f in self.functions.values())
+        if reserved > self.config.account_concurrency:
+            raise EngineError(
+                f"reserved concurrency ({reserved}) exceeds the account limit "
+                f"({self.config.account_concurrency})")
+        return self.config.account_concurrency - reserved
+
+    def _check_runtimes(self) -> None:
+        seen = set()
+        for fn in self.functions.values():
+            spec = fn.latest.spec
+            if not spec.is_python:
+                self.warnings.append(
+                    f"{spec.name}: runtime {spec.runtime} is not supported yet; it cannot be invoked")
+                continue
+            if spec.runtime in seen:
+                continue
+            seen.add(spec.runtime)
+            warning = self.adapter.interpreter(spec.runtime).warning
+            if warning:
+                self.warnings.append(warning)
+        for w in self.warnings:
+            log.warning(w)
+
+    def function(self, name: str) -> Function:
+        fn = self.functions.get(name)
+        if fn is None:
+            for f in self.functions.values():
+                if f.latest.spec.logical_id == name:
+                    return f
+            raise ResourceNotFoundError(f"Function not found: {self._arn(name)}")
+        return fn
+
+    def _arn(self, name: str, qualifier: str | None = None) -> str:
+        arn = f"arn:aws:lambda:{self.config.region}:{self.config.account_id}:function:{name}"
+        return f"{arn}:{qualifier}" if qualifier else arn
+
+    def resolve(self, name: str, qualifier: str | None = None) -> tuple[Version, str | None]:
+        """The version an invocation runs: name, `name:qualifier`, partial or full ARN.
+
+        Example: resolve("Hello", "live") -> (<version 1>, "live")
+        """
+        if name.startswith("arn:"):
+            parts = name.split(":")
+            if len(parts) < 7 or parts[5] != "function":
+                raise ResourceNotFoundError(f"Function not found: {name}")
+            name = parts[6]
+            qualifier = parts[7] if len(parts) > 7 and not qualifier else qualifier
+        elif name.count(":") >= 2:  # 123456789012:function:Name[:qualifier]
+            parts = name.split(":")
+            name = parts[2]
+            qualifier = parts[3] if len(parts) > 3 and not qualifier else qualifier
+        elif ":" in name:
+            name, q = name.split(":", 1)
+            qualifier = qualifier or q
+        fn = self.function(name)
+        if qualifier is None or qualifier == LATEST:
+            return fn.latest, qualifier
+        version = fn.versions.get(fn.aliases.get(qualifier, qualifier))
+        if version is None:
+            raise ResourceNotFoundError(f"Function not found: {self._arn(fn.name, qualifier)}")
+        return version, qualifier
+
+    # -- versions, aliases, concurrency ----------------------------------------------------
+
+    def publish_version(self, name: str) -> str:
+        """Publish $LATEST's configuration as a new numbered version; returns its number."""
+        fn = self.function(name)
+        with self._lock:
+            number = str(fn.next_version)
+            fn.next_version += 1
+            fn.versions[number] = self._version(fn, number, fn.latest.spec)
+        return number
+
+    def create_alias(self, name: str, alias: str, version: str) -> None:
+        fn = self.function(name)
+        if version != LATEST and version not in fn.versions:
+            raise ResourceNotFoundError(f"Function not found: {self._arn(fn.name, version)}")
+        with self._lock:
+            fn.aliases[alias] = version
+
+    def put_reserved_concurrency(self, name: str, reserved: int | None) -> None:
+        """Set (or with None remove) a function's reserved concurrency."""
+        fn = self.function(name)
+        with self._lock:
+            before = fn.reserved
+            fn.reserved = reserved
+            try:
+                self._capacity = self._unreserved_capacity()
+            except EngineError:
+                fn.reserved = before
+                raise
+
+    def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
+        """Keep `count` environments initialized for a version or alias (blocks until ready)."""
+        version, _ = self.resolve(name, qualifier)
+        if version.name == LATEST:
+            raise EngineError("provisioned concurrency needs a version or an alias, not $LATEST")
+        fn = version.function
+        with self._lock:
+            others = fn.provisioned - version.pool.provisioned_target
+            if fn.reserved is not None and others + count > fn.reserved:
+                raise EngineError(
+                    f"{fn.name}: provisioned concurrency {count} exceeds its reserved "
+                    f"concurrency ({fn.reserved})")
+            version.pool.provisioned_target = count
+        self._provision(version)
+
+    def _provision(self, version: Version) -> None:
+        """Start or stop provisioned environments until the pool has its target."""
+        pool = version.pool
+        with self._lock:
+            have = pool.provisioned_count()
+            extra = []
+            while have > pool.provisioned_target and pool.idle_provisioned:
+                env = pool.idle_provisioned.pop()
+                pool.envs.discard(env)
+                extra.append(env)
+                have -= 1
+            self._set_provisioned(version.function, -len(extra))
+            missing = max(0, pool.provisioned_target - have)
+            self._set_provisioned(version.function, missing)
+        self._dispose(extra)
+        if not missing:
+            return
+        errors: list[str] = []
+
+        def one() -> None:
+            try:
+                self._start_provisioned(version)
+            except Exception as e:  # reported below; the others still start
+                errors.append(str(e))
+
+        threads = [threading.Thread(target=one) for _ in range(missing)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for e in errors:
+            log.warning("%s: a provisioned environment failed to initialize: %s",
+                        version.function.name, e)
+
+    def _set_provisioned(self, fn: Function, delta: int) -> None:
+        fn.provisioned += delta
+        if fn.reserved is None:
+            self._unreserved_used += delta
+
+    def _start_provisioned(self, version: Version) -> None:
+        env = self.adapter.environment(version, PROVISIONED_INIT)
+        pool = version.pool
+        with self._lock:
+            pool.envs.add(env)
+        started = time.time()
+        init = env.start(max(130.0, float(version.spec.timeout)))
+        text = self._init_text(version, env, init, started, report=True)
+        self.writer.log(version.function.name, env.stream, text)
+        with self._lock:
+            if init.ok and not pool.retired and not self._closed:
+                pool.idle_provisioned.append(env)
+                return
+            pool.envs.discard(env)
+            self._set_provisioned(version.function, -1)
+        if init.ok:
+            self._dispose([env])
+        else:
+            raise EngineError(self._init_error(init)[1])
+
+    # -- changes ---------------------------------------------------------------------------
+
+    def configure(self, name: str, *, memory_size: int | None = None, timeout: int | None = None,
+                  environment: dict[str, str] | None = None, **changes: Any) -> FunctionSpec:
+        """Change $LATEST's configuration; its environments are replaced (next invoke is cold).
+
+        Example: svc.configure("Hello", memory_size=1024, timeout=10)
+        """
+        fn = self.function(name)
+        if memory_size is not None:
+            changes["memory_size"] = memory_size
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if environment is not None:
+            changes["environment"] = dict(environment)
+        spec = validate(fn.latest.spec.replace(**changes))
+        with self._lock:
+            old = fn.latest
+            fn.latest = self._version(fn, LATEST, spec)
+            old.pool.retired = True
+            idle = old.pool.take_idle()
+        self.adapter.forget(old)
+        self._dispose(idle)
+        return spec
+
+    def recycle(self, name: str, qualifier: str | None = None) -> int:
+        """Discard a function's environments (all versions, or one): the next invoke is cold.
+
+        Provisioned environments are replaced by fresh ones. Returns how many were discarded.
+        """
+        fn = self.function(name)
+        versions = [self.resolve(name, qualifier)[0]] if qualifier else \
+            [fn.latest, *fn.versions.values()]
+        discarded = []
+        with self._lock:
+            for v in versions:
+                gone = v.pool.take_idle()
+                self._set_provisioned(fn, -sum(1 for e in gone if e.init_type == PROVISIONED_INIT))
+                discarded += gone
+                for env in v.pool.envs:  # busy ones go when they are released
+                    env.retired = True
+        self._dispose(discarded)
+        for v in versions:
+            if v.pool.provisioned_target:
+                self._provision(v)
+        return len(discarded)
+
+    # -- invoking --------------------------------------------------------------------------
+
+    def _prepare(self, name: str, event: Any, qualifier: str | None) -> _Call:
+        fn = self.functions.get(name)
+        if fn is not None and qualifier is None:
+            version = fn.latest
+            arn = version.arn
+        else:
+            version, qualifier = self.resolve(name, qualifier)
+            arn = self._arn(version.function.name, qualifier)
+        if not version.python:
+            raise UnsupportedRuntimeError(
+                f"{version.function.name}: runtime {version.spec.runtime} is not supported yet")
+        if self._closed:
+            raise EngineError("the runtime is closed")
+        return _Call(version, qualifier, arn, encode_event(event))
+
+    def _acquire(self, call: _Call) -> Environment | None:
+        """Take a concurrency slot and an environment (None: start one); raise when throttled."""
+        version = call.version
+        fn = version.function
+        pool = version.pool
+        with self._lock:
+            if pool.idle_provisioned:
+                env = pool.idle_provisioned.pop()
+                call.kind = PROVISIONED
+                self._busy.add(env)
+                return env
+            if fn.reserved is not None:
+                reason = RESERVED_REASON if fn.on_demand + fn.provisioned >= fn.reserved else None
+            else:
+                reason = ACCOUNT_REASON if self._unreserved_used >= self._capacity else None
+            if reason is None:
+                fn.on_demand += 1
+                if fn.reserved is None:
+                    self._unreserved_used += 1
+                    call.counted = True
+                if pool.idle:
+                    env = pool.idle.pop()
+                    call.kind = WARM
+                    self._busy.add(env)
+                    return env
+                return None
+        self.writer.submit(_ThrottleRecord(call, reason))
+        raise TooManyRequestsError(reason, "Rate Exceeded.")
+
+    def _release(self, call: _Call, env: Environment | None, alive: bool) -> None:
+        version = call.version
+        fn = version.function
+        pool = version.pool
+        dispose = None
+        with self._lock:
+            if call.kind != PROVISIONED:
+                fn.on_demand -= 1
+                if call.counted:
+                    self._unreserved_used -= 1
+            if env is None:
+                return
+            self._busy.discard(env)
+            if alive and not (pool.retired or env.retired or self._closed or (
+                    self.config.max_lifetime_s is not None
+                    and time.monotonic() - env.created > self.config.max_lifetime_s)):
+                if call.kind == PROVISIONED:
+                    pool.idle_provisioned.append(env)
+                else:
+                    pool.idle.append(env)
+                return
+            pool.envs.discard(env)
+            if call.kind == PROVISIONED:
+                self._set_provisioned(fn, -1)
+            if alive:
+                dispose = env
+        if dispose is not None:
+            self._dispose([dispose])
+        else:
+            env.close()  # its process is gone; release our ends of its pipes
+        if call.kind == PROVISIONED and not self._closed and pool.provisioned_target:
+            threading.Thread(target=self._provision, args=(version,), daemon=True).start()
+
+    def _new_env(self, call: _Call) -> Environment:
+        env = self.adapter.environment(call.version, ON_DEMAND)
+        with self._lock:
+            call.version.pool.envs.add(env)
+            self._busy.add(env)
+        return env
+
+    def invoke(self, name: str, event: Any = None, qualifier: str | None = None, *,
+               client_context: bytes | str | None = None, identity: bytes | str | None = None,
+               trace_id: str | None = None) -> InvokeResult:
+        """Invoke a function synchronously (RequestResponse) and return its result.
+
+        Raises TooManyRequestsError when throttled, ResourceNotFoundError for an unknown
+        function or qualifier, RequestTooLargeError over 6 MB.
+        """
+        call = self._prepare(name, event, qualifier)
+        env = self._acquire(call)
+        alive = False
+        try:
+            init = None
+            if env is None:
+                env = self._new_env(call)
+                init = env.start(self.config.init_timeout_s)
+                if not init.ok:
+                    return self._record(self._finish(call, env, init, None))
+            resp = env.invoke(self._request(call, client_context, identity, trace_id),
+                              call.version.timeout)
+            result = self._finish(call, env, init, resp)
+            alive = result.report.status == "success"
+            return self._record(result)
+        finally:
+            self._release(call, env, alive)
+
+    async def ainvoke(self, name: str, event: Any = None, qualifier: str | None = None, *,
+                      client_context: bytes | str | None = None, identity: bytes | str | None = None,
+                      trace_id: str | None = None) -> InvokeResult:
+        """`invoke` for asyncio: many invocations at once from one thread."""
+        call = self._prepare(name, event, qualifier)
+        env = self._acquire(call)
+        alive = False
+        try:
+            init = None
+            if env is None:
+                env = self._new_env(call)
+                init = await env.astart(self.config.init_timeout_s)
+                if not init.ok:
+                    return self._record(self._finish(call, env, init, None))
+            resp = await env.ainvoke(self._request(call, client_context, identity, trace_id),
+                                     call.version.timeout)
+            result = self._finish(call, env, init, resp)
+            alive = result.report.status == "success"
+            return self._record(result)
+        finally:
+            self._release(call, env, alive)
+
+    def _record(self, result: InvokeResult) -> InvokeResult:
+        self.writer.submit(result)
+        return result
+
+    def _request(self, call: _Call, client_context: bytes | str | None,
+                 identity: bytes | str | None, trace_id: str | None) -> Request:
+        return Request(
+            call.request_id, int(call.started * 1000) + call.version.timeout * 1000, call.arn,
+            call.event,
+            client_context.encode() if isinstance(client_context, str) else client_context or b"",
+            identity.encode() if isinstance(identity, str) else identity or b"",
+            trace_id.encode() if trace_id else b"",
+        )
+
+    # -- results ---------------------------------------------------------------------------
+
+    def _init_text(self, version: Version, env: Environment, init: InitOutcome, started: float,
+                   report: bool) -> str:
+        """INIT_START, the INIT output, and INIT_REPORT when Lambda writes one."""
+        spec = version.spec
+        json_logs = spec.log_format == "JSON"
+        rv, rv_arn = self.adapter.runtime_version(spec.runtime)
+        text = init_start(json_logs, rv, rv_arn, env.init_type, spec.name, version.name,
+                          env.stream, spec.memory_size, started)
+        text += init.log.decode("utf-8", "replace")
+        if text and not text.endswith("\n"):
+            text += "\n"
+        if not init.ok:
+            status = "timeout" if init.kind == TIMED_OUT else "error"
+            text += init_report(json_logs, init.duration_ms, status,
+                                None if status == "timeout" else self._init_error(init)[0],
+                                env.init_type, started + init.duration_ms / 1000)
+        elif report:
+            text += init_report(json_logs, init.duration_ms, "success", None, env.init_type,
+                                started + init.duration_ms / 1000)
+        return text
+
+    def _init_error(self, init: InitOutcome) -> tuple[str, str]:
+        """(errorType, errorMessage) of a failed INIT."""
+        if init.kind == "error":
+            try:
+                err = json.loads(init.error)
+                return str(err.get("errorType", "Runtime.Unknown")), str(err.get("errorMessage", ""))
+            except ValueError:
+                return "Runtime.Unknown", "Unknown application error occurred"
+        if init.kind == TIMED_OUT:
+            return "Sandbox.Timedout", "INIT timed out"
+        return "Runtime.ExitError", exit_message(init.exit)
+
+    def _finish(self, call: _Call, env: Environment, init: InitOutcome | None,
+                resp: Response | None) -> InvokeResult:
+        version = call.version
+        if (init is None and resp is not None and resp.kind == OK and not resp.function_error
+                and len(resp.payload) <= SYNC_PAYLOAD_LIMIT
+                and (self.isolation.cgroups or resp.max_rss_kb <= version.memory << 10)):
+            # A warm invocation that worked: most of them. Nothing to decide.
+            mem = version.memory
+            duration = resp.duration_ms
+            used = -(-resp.max_rss_kb // 1024)
+            return InvokeResult(
+                call.request_id, version.function.name, version.name, call.qualifier, call.arn,
+                resp.payload, None, None,
+                Report(call.request_id, duration, billed_ms(duration), mem,
+                       used if used < mem else mem),
+                call.kind, env.id, env.stream, call.started,
+                (time.perf_counter_ns() - call.t0) / 1e6, resp.cpu_us / 1000,
+                version.cpu_throttled, version.spec.architecture, version.json_logs, "",
+                resp.log,
+            )
+        return self._finish_slow(call, env, init, resp)
+
+    def _finish_slow(self, call: _Call, env: Environment, init: InitOutcome | None,
+                     resp: Response | None) -> InvokeResult:
+        version = call.version
+        spec = version.spec
+        rid = call.request_id
+        json_logs = version.json_logs
+        init_text = ""
+        if init is not None:
+            init_text = self._init_text(version, env, init, call.started, report=not init.ok)
+        mem = spec.memory_size
+        init_ms = init.duration_ms if init is not None and init.ok else None
+        function_error = None
+        error_type = None
+        status = "success"
+        platform = ""
+        raw = b""
+        output = b""
+        cpu_ms = 0.0
+        if resp is None:  # INIT failed: the invocation gets INIT's error, as on Lambda
+            assert init is not None
+            error_type, message = self._init_error(init)
+            if init.kind == "error":
+                raw = init.error
+            elif init.kind == TIMED_OUT:
+                raw = self._timeout_payload(call, rid)
+            else:
+                raw = self._exit_payload(rid, error_type, message)
+                platform = f"RequestId: {rid} Error: {message}\n{error_type}\n"
+            function_error = "Unhandled"
+            status = "timeout" if init.kind == TIMED_OUT else "error"
+            duration = init.duration_ms
+            max_mb = -(-init.max_rss_kb // 1024)
+        else:
+            output = resp.log
+            duration = resp.duration_ms
+            max_mb = -(-resp.max_rss_kb // 1024)
+            cpu_ms = resp.cpu_us / 1000
+            if resp.kind == OK and not self.isolation.cgroups and resp.max_rss_kb > mem * 1024:
+                env.kill()  # over its memory between two watchdog samples
+                env.wait(5.0)
+                resp = Response(EXITED, exit=ExitStatus(-9, oom=True), log=resp.log,
+                                duration_ms=resp.duration_ms)
+            if resp.kind == OK:
+                raw = resp.payload
+                if resp.function_error:
+                    function_error = "Unhandled"
+                    error_type = _error_type(raw)
+                elif len(raw) > SYNC_PAYLOAD_LIMIT:
+                    function_error = "Unhandled"
+                    error_type = "Function.ResponseSizeTooLarge"
+                    raw = json.dumps({
+                        "errorMessage": "Response payload size exceeded maximum allowed payload "
+                                        f"size ({SYNC_PAYLOAD_LIMIT} bytes).",
+                        "errorType": error_type}).encode()
+            elif resp.kind == TIMED_OUT:
+                function_error = "Unhandled"
+                error_type = "Sandbox.Timedout"
+                status = "timeout"
+                duration = spec.timeout * 1000.0
+                raw = self._timeout_payload(call, rid)
+                if not json_logs:
+                    platform = json.loads(raw)["errorMessage"] + "\n"
+            else:
+                oom = env.oom or (resp.exit is not None and resp.exit.oom)
+                error_type = "Runtime.OutOfMemory" if oom else "Runtime.ExitError"
+                message = exit_message(ExitStatus(-9) if oom else resp.exit)
+                function_error = "Unhandled"
+                status = "error"
+                duration = (time.perf_counter_ns() - call.t0) / 1e6 - (init_ms or 0.0)
+                if oom:
+                    max_mb = mem
+                raw = self._exit_payload(rid, error_type, message)
+                if not json_logs:
+                    platform = f"RequestId: {rid} Error: {message}\n{error_type}\n"
+        billed_init = init_ms if env.init_type == ON_DEMAND else None
+        report = Report(
+            rid, duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms, None,
+            None, status, error_type if status == "error" else None,
+        )
+        return InvokeResult(
+            rid, version.function.name, version.name, call.qualifier, call.arn, raw,
+            function_error, error_type, report, call.kind, env.id, env.stream, call.started,
+            (time.perf_counter_ns() - call.t0) / 1e6, cpu_ms, version.cpu_throttled,
+            spec.architecture, json_logs, init_text, output, platform,
+        )
+
+    def _timeout_payload(self, call: _Call, rid: str) -> bytes:
+        timeout = call.version.spec.timeout
+        return json.dumps({
+            "errorType": "Sandbox.Timedout",
+            "errorMessage": f"{iso_ms(time.time())} {rid} Task timed out after {timeout:.2f} seconds",
+        }).encode()
+
+    @staticmethod
+    def _exit_payload(rid: str, error_type: str, message: str) -> bytes:
+        return json.dumps({"errorType": error_type,
+                           "errorMessage": f"RequestId: {rid} Error: {message}"}).encode()
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def _dispose(self, envs: list[Environment]) -> None:
+        """Shut environments down and release their resources once they are gone."""
+        if not envs:
+            return
+        for env in envs:
+            env.shutdown()
+        for env in envs:
+            if env.wait(2.0) is None:
+                env.kill()
+                env.wait(5.0)
+            env.close()
+
+    def _reaper(self) -> None:
+        """Shut down environments idle for longer than the idle timeout, or too old."""
+        cfg = self.config
+        interval = min(max(cfg.idle_timeout_s / 10, 0.05), 5.0)
+        if cfg.max_lifetime_s:
+            interval = min(interval, max(cfg.max_lifetime_s / 10, 0.05))
+        while not self._stop.wait(interval):
+            now = time.monotonic()
+            expired: list[Environment] = []
+            replenish: list[Version] = []
+            with self._lock:
+                for fn in self.functions.values():
+                    for v in [fn.latest, *fn.versions.values()]:
+                        pool = v.pool
+                        keep = []
+                        for env in pool.idle:
+                            if (now - env.last_used > cfg.idle_timeout_s
+                                    or (cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s)):
+                                expired.append(env)
+                                pool.envs.discard(env)
+                            else:
+                                keep.append(env)
+                        pool.idle[:] = keep
+                        if cfg.max_lifetime_s:
+                            old = [e for e in pool.idle_provisioned
+                                   if now - e.created > cfg.max_lifetime_s]
+                            for env in old:
+                                pool.idle_provisioned.remove(env)
+                                pool.envs.discard(env)
+                                self._set_provisioned(fn, -1)
+                            expired += old
+                            if old:
+                                replenish.append(v)
+            self._dispose(expired)
+            for v in replenish:
+                self._provision(v)
+
+    def _watchdog(self) -> None:
+        """Without cgroups: kill an environment whose RSS goes over its memory size."""
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.wait(WATCHDOG_INTERVAL_S):
+            with self._lock:
+                busy = list(self._busy)
+            for env in busy:
+                if not env.pid:
+                    continue
+                try:
+                    with open(f"/proc/{env.pid}/statm", "rb") as f:
+                        rss = int(f.read().split()[1]) * page
+                except (OSError, ValueError, IndexError):
+                    continue
+                if rss > env.memory_mb << 20:
+                    env.oom = True
+                    env.kill()
+
+    def environments(self, name: str | None = None) -> list[dict[str, Any]]:
+        """What is running: one dict per live environment (for tests and status output)."""
+        out = []
+        with self._lock:
+            for fn in self.functions.values():
+                if name and fn.name != name:
+                    continue
+                for v in [fn.latest, *fn.versions.values()]:
+                    idle = set(v.pool.idle) | set(v.pool.idle_provisioned)
+                    for env in v.pool.envs:
+                        out.append({
+                            "function": fn.name, "version": v.name, "id": env.id, "pid": env.pid,
+                            "init_type": env.init_type, "state": "idle" if env in idle else "busy",
+                            "invocations": env.invocations, "stream": env.stream,
+                        })
+        return out
+
+    def close(self) -> None:
+        """Shut every environment down and stop; nothing is left running. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            envs = []
+            for fn in self.functions.values():
+                for v in [fn.latest, *fn.versions.values()]:
+                    envs += v.pool.take_idle()
+        self._stop.set()
+        for t in self._threads:
+            t.join(5)
+        self._dispose(envs)
+        self.adapter.close()  # kills whatever is still running (busy or initializing)
+        self.writer.close()
+        self.isolation.close()
+        self._cleanup_dirs()
+
+    def _cleanup_dirs(self) -> None:
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _error_type(raw: bytes) -> str | None:
+    with contextlib.suppress(ValueError, AttributeError):
+        value = json.loads(raw).get("errorType")
+        return str(value) if value else None
+    return None
+
+
+class _ThrottleRecord:
+    """A throttled invocation, recorded like the others (no environment, no log)."""
+
+    __slots__ = ("call", "reason")
+    stream = None
+
+    def __init__(self, call: _Call, reason: str) -> None:
+        self.call = call
+        self.reason = reason
+
+    @property
+    def function_name(self) -> str:
+        return self.call.version.function.name
+
+    @property
+    def log(self) -> str:
+        return ""
+
+    def row(self) -> tuple[Any, ...]:
+        c = self.call
+        spec = c.version.spec
+        return (c.request_id, spec.name, c.version.name, c.qualifier, None, "throttled", None,
+                None, None, None, spec.memory_size, None, "throttled", self.reason, c.started,
+                (time.perf_counter_ns() - c.t0) / 1e6, None, None, spec.architecture)

@@ -1,0 +1,136 @@
+"""Lambda's platform log lines (text and JSON formats) and the log stream files.
+
+Streams are laid out like CloudWatch's: one file per environment, named after its log stream,
+under `<state dir>/logs/<function>/YYYY/MM/DD/[version]<id>.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LogStream",
+    "init_report",
+    "init_start",
+    "iso_ms",
+    "platform_event",
+    "stream_name",
+    "stream_path",
+    "streams",
+]
+
+
+def iso_ms(epoch: float) -> str:
+    """UTC time with milliseconds, as Lambda writes it: 2024-02-09T08:42:44.078Z."""
+    ms = int(epoch * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def platform_event(kind: str, record: dict[str, Any], epoch: float) -> str:
+    """One JSON-format platform record, newline included."""
+    return json.dumps({"time": iso_ms(epoch), "type": kind, "record": record}) + "\n"
+
+
+def init_start(json_format: bool, runtime_version: str, runtime_arn: str, init_type: str,
+               function: str, version: str, stream: str, memory_mb: int, epoch: float) -> str:
+    if json_format:
+        return platform_event("platform.initStart", {
+            "initializationType": init_type, "phase": "init",
+            "runtimeVersion": runtime_version, "runtimeVersionArn": runtime_arn,
+            "functionName": function, "functionVersion": version, "instanceId": stream,
+            "instanceMaxMemory": memory_mb << 20,
+        }, epoch)
+    return f"INIT_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_arn}\n"
+
+
+def init_report(json_format: bool, duration_ms: float, status: str, error_type: str | None,
+                init_type: str, epoch: float, phase: str = "init") -> str:
+    if json_format:
+        record: dict[str, Any] = {"initializationType": init_type, "phase": phase,
+                                  "status": status}
+        if error_type:
+            record["errorType"] = error_type
+        record["metrics"] = {"durationMs": round(duration_ms, 3)}
+        return platform_event("platform.initReport", record, epoch)
+    line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\tStatus: {status}"
+    if error_type:
+        line += f"\tError Type: {error_type}"
+    return line + "\n"
+
+
+def stream_name(version: str, env_id: str, epoch: float) -> str:
+    """CloudWatch's stream name for an environment: 2024/01/31/[$LATEST]<32 hex>."""
+    return time.strftime("%Y/%m/%d", time.gmtime(epoch)) + f"/[{version}]{env_id}"
+
+
+def stream_path(state_dir: Path, function: str, stream: str) -> Path:
+    return state_dir / "logs" / function / f"{stream}.log"
+
+
+@dataclass(frozen=True)
+class LogStream:
+    function: str
+    name: str
+    path: Path
+
+    @property
+    def modified(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+
+def streams(state_dir: Path, function: str | None = None, since: float | None = None) -> list[LogStream]:
+    """Log streams, oldest change first; of one function or all of them.
+
+    Example: [s.name for s in streams(Path(".warmstart"), "Hello")]
+    """
+    root = state_dir / "logs"
+    names = [function] if function else sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    out = []
+    for fn in names:
+        base = root / fn
+        if not base.is_dir():
+            continue
+        for path in base.glob("*/*/*/*.log"):
+            name = str(path.relative_to(base))[:-4]
+            out.append(LogStream(fn, name, path))
+    out.sort(key=lambda s: s.modified)
+    if since is not None:
+        out = [s for s in out if s.modified >= since]
+    return out
+
+
+def functions_with_logs(state_dir: Path) -> list[str]:
+    root = state_dir / "logs"
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
+def follow(paths: Iterator[list[LogStream]], interval: float = 0.25) -> Iterator[tuple[LogStream, str]]:
+    """Yield (stream, new text) as streams grow; `paths` yields the current list on each round."""
+    offsets: dict[Path, int] = {}
+    for current in paths:
+        for stream in current:
+            try:
+                size = stream.path.stat().st_size
+            except OSError:
+                continue
+            start = offsets.get(stream.path, 0)
+            if size > start:
+                with stream.path.open("rb") as f:
+                    f.seek(start)
+                    data = f.read(size - start)
+                offsets[stream.path] = size
+                yield stream, data.decode("utf-8", "replace")
+        time.sleep(interval)
+
+
+def utc_date(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")

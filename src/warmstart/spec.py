@@ -1,0 +1,144 @@
+"""Function definitions: what warmstart needs to know to run a Lambda function, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError
+
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "DEFAULT_TIMEOUT_S",
+    "RESERVED_ENV_VARS",
+    "FunctionSpec",
+    "validate",
+]
+
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 3
+MEMORY_RANGE = (128, 10240)
+TIMEOUT_RANGE = (1, 900)
+EPHEMERAL_RANGE = (512, 10240)
+ENV_VARS_MAX_BYTES = 4096
+MAX_LAYERS = 5
+NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
+HANDLER_RE = re.compile(r"^[^\s]{1,128}$")  # Lambda's API accepts any of these; the runtime judges
+ENV_KEY_RE = re.compile(r"^[a-zA-Z]\w*$")
+PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
+
+# Lambda sets these itself and rejects functions that try to.
+RESERVED_ENV_VARS = frozenset({
+    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+})
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function's configuration. Immutable: a change makes a new spec (and new environments).
+
+    Example:
+        FunctionSpec("Hello", handler="app.handler", code_dir=Path("hello"), memory_size=256)
+    """
+
+    name: str
+    handler: str
+    code_dir: Path
+    runtime: str = "python3.11"
+    memory_size: int = DEFAULT_MEMORY_MB
+    timeout: int = DEFAULT_TIMEOUT_S
+    environment: dict[str, str] = field(default_factory=dict)
+    architecture: str = "x86_64"
+    layers: tuple[Path, ...] = ()
+    reserved_concurrency: int | None = None
+    auto_publish_alias: str | None = None
+    provisioned_concurrency: int = 0
+    snap_start: bool = False
+    ephemeral_storage_mb: int = 512
+    log_format: str = "Text"
+    application_log_level: str | None = None
+    events: dict[str, Any] = field(default_factory=dict)  # the template's Events, for front doors
+    ignored: tuple[str, ...] = ()  # properties present in the definition that warmstart does not use
+    logical_id: str | None = None  # the template resource, when the name differs
+
+    def replace(self, **changes: Any) -> FunctionSpec:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_python(self) -> bool:
+        return bool(PYTHON_RUNTIME_RE.match(self.runtime))
+
+
+def _check_range(spec: FunctionSpec, prop: str, value: Any, bounds: tuple[int, int]) -> None:
+    lo, hi = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise SpecError(spec.name, prop, f"{value!r} is outside {lo}..{hi}")
+
+
+def validate(spec: FunctionSpec) -> FunctionSpec:
+    """Check a definition as Lambda's API would; raise SpecError naming the property.
+
+    Example: validate(FunctionSpec("F", "app.handler", Path("src"), memory_size=64))
+    raises SpecError("Function 'F': MemorySize: 64 is outside 128..10240").
+    """
+    if not NAME_RE.match(spec.name):
+        raise SpecError(spec.name, "FunctionName",
+                        "must be 1-64 letters, digits, hyphens or underscores")
+    if not isinstance(spec.handler, str) or not HANDLER_RE.match(spec.handler):
+        raise SpecError(spec.name, "Handler",
+                        f"{spec.handler!r} is not a handler (1-128 characters, no spaces)")
+    _check_range(spec, "MemorySize", spec.memory_size, MEMORY_RANGE)
+    _check_range(spec, "Timeout", spec.timeout, TIMEOUT_RANGE)
+    _check_range(spec, "EphemeralStorage.Size", spec.ephemeral_storage_mb, EPHEMERAL_RANGE)
+    if not spec.code_dir.is_dir():
+        raise SpecError(spec.name, "CodeUri", f"code folder {str(spec.code_dir)!r} does not exist")
+    size = 0
+    for key, value in spec.environment.items():
+        if not ENV_KEY_RE.match(key):
+            raise SpecError(spec.name, "Environment.Variables", f"{key!r} is not a valid name")
+        if key in RESERVED_ENV_VARS:
+            raise SpecError(spec.name, "Environment.Variables", f"{key} is reserved by Lambda")
+        size += len(key.encode()) + len(str(value).encode())
+    if size > ENV_VARS_MAX_BYTES:
+        raise SpecError(spec.name, "Environment.Variables",
+                        f"{size} bytes in total, over Lambda's 4 KB limit")
+    if spec.architecture not in ("x86_64", "arm64"):
+        raise SpecError(spec.name, "Architectures", f"{spec.architecture!r} is not x86_64 or arm64")
+    if len(spec.layers) > MAX_LAYERS:
+        raise SpecError(spec.name, "Layers", f"{len(spec.layers)} layers, Lambda allows 5")
+    for layer in spec.layers:
+        if not layer.is_dir():
+            raise SpecError(spec.name, "Layers", f"layer folder {str(layer)!r} does not exist")
+    if spec.reserved_concurrency is not None:
+        rc = spec.reserved_concurrency
+        if isinstance(rc, bool) or not isinstance(rc, int) or rc < 0:
+            raise SpecError(spec.name, "ReservedConcurrentExecutions", f"{rc!r} is not >= 0")
+    if spec.auto_publish_alias is not None and not ALIAS_RE.match(spec.auto_publish_alias):
+        raise SpecError(spec.name, "AutoPublishAlias", f"{spec.auto_publish_alias!r} is not an alias name")
+    pc = spec.provisioned_concurrency
+    if isinstance(pc, bool) or not isinstance(pc, int) or pc < 0:
+        raise SpecError(spec.name, "ProvisionedConcurrencyConfig", f"{pc!r} is not >= 1")
+    if pc and spec.auto_publish_alias is None:
+        raise SpecError(spec.name, "ProvisionedConcurrencyConfig", "needs AutoPublishAlias")
+    if pc and spec.reserved_concurrency is not None and pc > spec.reserved_concurrency:
+        raise SpecError(spec.name, "ProvisionedConcurrencyConfig",
+                        f"{pc} is more than ReservedConcurrentExecutions "
+                        f"({spec.reserved_concurrency})")
+    if spec.log_format not in ("Text", "JSON"):
+        raise SpecError(spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON")
+    if spec.application_log_level is not None:
+        if spec.log_format != "JSON":
+            raise SpecError(spec.name, "LoggingConfig.ApplicationLogLevel",
+                            "only applies with LogFormat JSON")
+        if spec.application_log_level not in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"):
+            raise SpecError(spec.name, "LoggingConfig.ApplicationLogLevel",
+                            f"{spec.application_log_level!r} is not a log level")
+    return spec
