@@ -69,6 +69,11 @@ class FunctionSpec:
     ignored: tuple[str, ...] = ()  # properties present in the definition that warmstart does not use
     logical_id: str | None = None  # the template resource, when the name differs
 
+    def __post_init__(self) -> None:
+        # Accept str paths from callers; keep Paths inside.
+        object.__setattr__(self, "code_dir", Path(self.code_dir))
+        object.__setattr__(self, "layers", tuple(Path(p) for p in self.layers))
+
     def replace(self, **changes: Any) -> FunctionSpec:
         return dataclasses.replace(self, **changes)
 

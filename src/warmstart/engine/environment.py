@@ -185,10 +185,14 @@ class PythonEnvironment(Environment):
         self.channel = Channel(req_w, resp_r, self.spin_ns)
         return self.channel
 
+    def _hello(self, frame: bytes | None) -> bytes | None:
+        """The first frame: the process's pid, known before INIT so INIT can be cut short."""
+        if frame:
+            self.pid = int(protocol.decode_response(frame)[6])
+        return frame
+
     def _init_outcome(self, hello: bytes | None, frame: bytes | None, started: int) -> InitOutcome:
         ms = (time.perf_counter_ns() - started) / 1e6
-        if hello:
-            self.pid = int(protocol.decode_response(hello)[6])
         if frame is TIMEOUT or hello is TIMEOUT:
             self.kill()
             self.wait(EXIT_WAIT_S)
@@ -211,7 +215,7 @@ class PythonEnvironment(Environment):
         started = time.perf_counter_ns()
         channel = self._spawn()
         deadline = started + int(timeout_s * 1e9)
-        hello = channel.recv(deadline)
+        hello = self._hello(channel.recv(deadline))
         frame = channel.recv(deadline) if hello else hello
         return self._init_outcome(hello, frame, started)
 
@@ -219,7 +223,7 @@ class PythonEnvironment(Environment):
         started = time.perf_counter_ns()
         channel = self._spawn()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        hello = await channel.arecv(deadline)
+        hello = self._hello(await channel.arecv(deadline))
         frame = await channel.arecv(deadline) if hello else hello
         if frame is TIMEOUT or hello is TIMEOUT:
             self.kill()

@@ -41,8 +41,10 @@ class ForkServer:
         fs = ForkServer("/usr/bin/python3.12"); fut = fs.spawn("env-1", config, fds); fs.close()
     """
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, leftovers: dict[str, list[str]] | None = None) -> None:
         self.executable = executable
+        # Paths the zygote removes when it shuts down, should the pool be gone by then.
+        self.leftovers = leftovers or {}
         self._lock = threading.Lock()
         self._exits: dict[str, Future[ExitStatus]] = {}
         self._sock: socket.socket | None = None
@@ -56,7 +58,8 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [self.executable, "-I", "-S", "-B", str(ZYGOTE), str(theirs.fileno())],
+                [self.executable, "-I", "-S", "-B", str(ZYGOTE), str(theirs.fileno()),
+                 json.dumps(self.leftovers)],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

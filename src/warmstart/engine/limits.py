@@ -93,9 +93,13 @@ class Isolation:
             spec["dir"] = str(self.root / env_id)
         return spec
 
+    def paths(self) -> list[Path]:
+        """Our parent cgroups (one per v1 controller, or the one v2 folder)."""
+        return [*self.dirs.values(), *([self.root] if self.root else [])]
+
     def close(self) -> None:
         """Remove our parent cgroups (environments are gone by now)."""
-        for path in [*self.dirs.values(), *([self.root] if self.root else [])]:
+        for path in self.paths():
             _remove_tree(path)
 
 

@@ -77,7 +77,10 @@ class PythonAdapter:
         exe = self.interpreter(runtime).executable
         with self._lock:
             if exe not in self._servers:
-                self._servers[exe] = ForkServer(exe)
+                self._servers[exe] = ForkServer(exe, {
+                    "cgroups": [str(p) for p in self.isolation.paths()],
+                    "trees": [str(self.work_dir)],
+                })
             return self._servers[exe]
 
     def prestart(self, runtimes: set[str]) -> None:

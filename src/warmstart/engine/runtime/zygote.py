@@ -70,8 +70,9 @@ def _run_child(bootstrap, sock: socket.socket, pidfds: list, cfg: dict, fds: lis
 
 
 class Zygote:
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, leftovers: dict) -> None:
         self.sock = sock
+        self.leftovers = leftovers
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
         self.children: dict = {}  # pidfd -> (env id, pid, config)
@@ -142,6 +143,7 @@ class Zygote:
         return oom
 
     def shutdown(self) -> None:
+        """Kill every environment, clean up after them and after the pool, and exit."""
         for _, pid, _ in self.children.values():
             for kill in (os.killpg, os.kill):
                 try:
@@ -155,17 +157,22 @@ class Zygote:
                 pass
             self.cleanup(pid, cfg)
             os.close(pidfd)
+        # What the pool would remove if it were still there to do it (it may have been killed).
+        for path in self.leftovers.get("cgroups", []):
+            self.cgroups.remove_dir(path, timeout=1.0)
+        for path in self.leftovers.get("trees", []):
+            shutil.rmtree(path, ignore_errors=True)
         os._exit(0)
 
 
-def main(ctrl_fd: int) -> None:
+def main(ctrl_fd: int, leftovers: dict) -> None:
     from _warmstart_runtime import bootstrap, cgroups
 
     bootstrap.preload()
     # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=ctrl_fd)
-    Zygote(sock).serve(bootstrap, cgroups)
+    Zygote(sock, leftovers).serve(bootstrap, cgroups)
 
 
 def _load_package() -> None:
@@ -184,4 +191,4 @@ def _load_package() -> None:
 
 if __name__ == "__main__":
     _load_package()
-    main(int(sys.argv[1]))
+    main(int(sys.argv[1]), json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

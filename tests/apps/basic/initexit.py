@@ -1,0 +1,4 @@
+import sys
+
+print("giving up during INIT")
+sys.exit(2)

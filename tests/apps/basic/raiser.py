@@ -1,0 +1,10 @@
+class OrderError(Exception):
+    pass
+
+
+def handler(event, context):
+    helper(event)
+
+
+def helper(event):
+    raise OrderError(f"bad order {event.get('id')}")

@@ -1,0 +1,6 @@
+import layermod
+import sitemod
+
+
+def handler(event, context):
+    return {"layer": layermod.NAME, "site": sitemod.NAME}

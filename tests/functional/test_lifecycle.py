@@ -1,0 +1,138 @@
+"""Environment lifecycle: reaping, lifetime, configuration changes, and never a leaked process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BASIC, PY, process_gone, spec, wait_for
+
+
+def test_idle_environments_are_reaped(make_runtime):
+    rt = make_runtime(spec("Noop", "noop.handler"), idle_timeout_s=0.3)
+    rt.invoke("Noop", {})
+    pid = rt.environments()[0]["pid"]
+    assert wait_for(lambda: rt.environments() == [], timeout=3)
+    assert wait_for(lambda: process_gone(pid))
+    assert rt.invoke("Noop", {}).start_kind == "cold"
+
+
+def test_busy_environments_are_not_reaped(make_runtime):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler"), idle_timeout_s=0.2)
+    assert rt.invoke("Sleeper", {"seconds": 0.6}).payload["slept"] == 0.6
+
+
+def test_maximum_lifetime(make_runtime):
+    rt = make_runtime(spec("Noop", "noop.handler"), max_lifetime_s=0.3)
+    first = rt.invoke("Noop", {})
+    time.sleep(0.05)
+    assert rt.invoke("Noop", {}).environment_id == first.environment_id
+    time.sleep(0.4)
+    assert rt.invoke("Noop", {}).start_kind == "cold"
+
+
+def test_configure_replaces_environments(make_runtime):
+    rt = make_runtime(spec("Echo", "echo.handler"))
+    before = rt.invoke("Echo", {})
+    pid = before.payload["pid"]
+    spec_after = rt.configure("Echo", memory_size=512, timeout=9, environment={"MODE": "new"})
+    assert (spec_after.memory_size, spec_after.timeout) == (512, 9)
+    after = rt.invoke("Echo", {})
+    assert after.start_kind == "cold"
+    assert after.payload["context"]["memory_limit_in_mb"] == "512"
+    assert after.payload["env"]["MODE"] == "new"
+    assert wait_for(lambda: process_gone(pid))
+
+
+def test_configure_validates(make_runtime):
+    from warmstart import SpecError
+
+    rt = make_runtime(spec("Echo", "echo.handler"))
+    with pytest.raises(SpecError, match="MemorySize: 64 is outside 128..10240"):
+        rt.configure("Echo", memory_size=64)
+    assert rt.function("Echo").memory_size == 128
+
+
+def test_recycle_forces_a_cold_start(make_runtime):
+    rt = make_runtime(spec("Noop", "noop.handler"))
+    rt.invoke("Noop", {})
+    assert rt.recycle("Noop") == 1
+    assert rt.invoke("Noop", {}).start_kind == "cold"
+
+
+def test_recycle_while_busy_discards_after_the_invocation(make_runtime):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler"))
+    rt.invoke("Sleeper", {"seconds": 0})
+    t = threading.Thread(target=rt.invoke, args=("Sleeper", {"seconds": 0.3}))
+    t.start()
+    time.sleep(0.1)
+    rt.recycle("Sleeper")
+    t.join()
+    assert rt.environments() == []
+
+
+def test_close_leaves_nothing_running(make_runtime):
+    # make_runtime checks after the test that every process and cgroup is gone; here an
+    # environment is frozen, one is busy in a long sleep, and one is in INIT when we close.
+    rt = make_runtime(spec("Threads", "threads.handler"), spec("Sleeper", "sleeper.handler"),
+                      spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"},
+                           timeout=60))
+    rt.invoke("Threads", {})
+    results = []
+    for name, ev in (("Sleeper", {"seconds": 30}), ("Slow", {})):
+        threading.Thread(target=lambda n=name, e=ev: results.append(rt.invoke(n, e)),
+                         daemon=True).start()
+    assert wait_for(lambda: len(rt.environments()) == 3 and all(
+        e["pid"] for e in rt.environments()))
+    pids = [e["pid"] for e in rt.environments()]
+    rt.close()
+    assert all(wait_for(lambda p=p: process_gone(p)) for p in pids)
+
+
+OWNER = textwrap.dedent("""
+    import json, sys, threading, time
+    from warmstart import FunctionSpec, Runtime
+    specs = [FunctionSpec(n, h, __CODE__, runtime=__PY__, timeout=60)
+             for n, h in (("Threads", "threads.handler"), ("Sleeper", "sleeper.handler"))]
+    rt = Runtime(specs, state_dir=sys.argv[1])
+    rt.invoke("Threads", {})
+    threading.Thread(target=rt.invoke, args=("Sleeper", {"seconds": 60}), daemon=True).start()
+    while len([e for e in rt.environments() if e["pid"]]) < 2:
+        time.sleep(0.01)
+    zygotes = [s.pid for s in rt.service.adapter._servers.values()]
+    print(json.dumps({"pids": [e["pid"] for e in rt.environments()] + zygotes,
+                      "cgroups": [str(p) for p in rt.service.isolation.paths()],
+                      "work_dir": rt.service.work_dir}), flush=True)
+    with rt:
+        time.sleep(60)
+""").replace("__CODE__", repr(str(BASIC))).replace("__PY__", repr(PY))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_killing_the_owner_leaves_nothing_behind(tmp_path, sig):
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "state")],
+                            stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert all(not process_gone(p) for p in info["pids"])
+        proc.send_signal(sig)
+        proc.wait(10)
+        for pid in info["pids"]:
+            assert wait_for(lambda pid=pid: process_gone(pid), 10), f"pid {pid} survived"
+        assert wait_for(lambda: not any(Path(p).exists() for p in info["cgroups"]), 5)
+        assert wait_for(lambda: not os.path.exists(info["work_dir"]), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

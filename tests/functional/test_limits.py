@@ -1,0 +1,113 @@
+"""Timeouts, memory limits, CPU proportional to memory, and freezing of idle environments."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from conftest import process_gone, spec, wait_for
+
+
+def test_timeout(make_runtime):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler", timeout=1))
+    rt.invoke("Sleeper", {"seconds": 0.01})
+    pid = rt.environments()[0]["pid"]
+    t0 = time.monotonic()
+    res = rt.invoke("Sleeper", {"seconds": 30})
+    assert time.monotonic() - t0 < 3
+    assert res.function_error == "Unhandled" and res.error_type == "Sandbox.Timedout"
+    assert list(res.payload) == ["errorType", "errorMessage"]
+    assert re.match(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {res.request_id} "
+                    r"Task timed out after 1\.00 seconds$", res.payload["errorMessage"])
+    assert res.payload["errorMessage"] + "\n" in res.log
+    assert "going to sleep" in res.log
+    assert res.report.status == "timeout" and res.report.duration_ms == 1000.0
+    assert res.report.line().endswith("\tStatus: timeout")
+    # The environment was discarded.
+    assert rt.environments() == [] and wait_for(lambda: process_gone(pid))
+    assert rt.invoke("Sleeper", {"seconds": 0.01}).start_kind == "cold"
+
+
+def test_remaining_time_counts_down(make_runtime):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler", timeout=2))
+    res = rt.invoke("Sleeper", {"seconds": 0.5})
+    assert 1300 < res.payload["remaining_ms"] < 1550
+
+
+@pytest.mark.usefixtures("needs_cgroups")
+def test_out_of_memory_with_cgroups(make_runtime):
+    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128))
+    assert rt.invoke("Hog", {"mb": 16}).payload == {"allocated_mb": 16}
+    res = rt.invoke("Hog", {"mb": 400})
+    assert res.error_type == "Runtime.OutOfMemory"
+    assert res.payload == {"errorType": "Runtime.OutOfMemory", "errorMessage":
+                           f"RequestId: {res.request_id} Error: Runtime exited with error: "
+                           "signal: killed"}
+    assert res.report.max_memory_used_mb == 128
+    assert res.report.line().endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
+    assert rt.invoke("Hog", {"mb": 1}).start_kind == "cold"
+
+
+def test_out_of_memory_without_cgroups(make_runtime):
+    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128), isolation="none")
+    assert "isolation: none (turned off)" in rt.isolation
+    assert rt.invoke("Hog", {"mb": 16}).payload == {"allocated_mb": 16}
+    res = rt.invoke("Hog", {"mb": 400})
+    assert res.error_type == "Runtime.OutOfMemory"
+    assert res.report.max_memory_used_mb == 128
+    assert rt.invoke("Hog", {"mb": 1}).start_kind == "cold"
+
+
+@pytest.mark.usefixtures("needs_cgroups")
+def test_cpu_share_follows_memory(make_runtime):
+    rt = make_runtime(spec("Small", "cpu.handler", memory_size=128, timeout=60),
+                      spec("Large", "cpu.handler", memory_size=1024, timeout=60))
+    rt.invoke("Small", {"n": 1})
+    rt.invoke("Large", {"n": 1})
+    large = rt.invoke("Large", {"n": 1_500_000})
+    small = rt.invoke("Small", {"n": 1_500_000})
+    assert small.cpu_throttled and large.cpu_throttled
+    # Lambda: 128 MB gets 1/8 of the CPU 1024 MB gets; at least 4x slower here.
+    assert small.report.duration_ms > 4 * large.report.duration_ms
+    assert small.payload == large.payload
+
+
+def test_cpu_is_not_throttled_without_cgroups(make_runtime):
+    rt = make_runtime(spec("Small", "cpu.handler", memory_size=128, timeout=60), isolation="none")
+    rt.invoke("Small", {"n": 1})
+    res = rt.invoke("Small", {"n": 300_000})
+    assert not res.cpu_throttled
+    assert res.cpu_ms > 0
+
+
+def test_idle_environments_are_frozen(make_runtime):
+    rt = make_runtime(spec("Threads", "threads.handler"))
+    first = rt.invoke("Threads", {})
+    time.sleep(0.5)
+    second = rt.invoke("Threads", {})
+    # The thread ticks every ms while the handler runs; frozen between invocations, it ticked
+    # only the few times it got to run before the freeze.
+    assert second.payload["ticks"] - first.payload["ticks"] < 50
+
+
+def test_freezing_can_be_turned_off(make_runtime):
+    rt = make_runtime(spec("Threads", "threads.handler"), freeze=False)
+    first = rt.invoke("Threads", {})
+    time.sleep(0.5)
+    second = rt.invoke("Threads", {})
+    assert second.payload["ticks"] - first.payload["ticks"] > 200
+
+
+def test_child_processes_are_frozen_too(make_runtime, tmp_path):
+    rt = make_runtime(spec("Children", "children.handler"))
+    out = tmp_path / "child.txt"
+    rt.invoke("Children", {"file": str(out)})
+    assert wait_for(out.exists)
+    time.sleep(0.1)
+    before = out.read_text()
+    time.sleep(0.3)
+    assert out.read_text() == before  # the child is stopped with its environment
+    rt.invoke("Children", {"file": str(out)})
+    assert wait_for(lambda: out.read_text() != before)  # and runs again while invoked
