@@ -48,6 +48,9 @@ class Config:
     @classmethod
     def resolve(cls, **given: Any) -> Config:
         """Settings from arguments (None = not given), else WARMSTART_* variables, else defaults."""
+        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if given.get(f.name) is not None:
@@ -60,9 +63,6 @@ class Config:
                 values[f.name] = _convert(f.type, env)
             except ValueError as e:
                 raise WarmstartError(f"WARMSTART_{f.name.upper()}: {e}") from None
-        unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
         for key in ("state_dir", "build_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])

@@ -495,6 +495,9 @@ class _Loader:
         resolver = Resolver(raw, self.params, region, account)
         resources = {}
         for lid, res in raw["Resources"].items():
+            if not isinstance(lid, str):
+                raise TemplateError(f"resource name {lid!r} is not a string: quote it (YAML reads "
+                                    "words like Off, Yes and No as booleans)")
             if not isinstance(res, dict):
                 raise TemplateError(f"resource {lid} is not a map")
             cond = res.get("Condition")

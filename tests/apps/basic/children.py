@@ -17,4 +17,5 @@ def handler(event, context):
             "    time.sleep(0.005)\n"), event["file"]])
         while not os.path.exists(event["file"]):  # until the child is up and writing
             time.sleep(0.005)
+    time.sleep(event.get("sleep", 0))  # the child runs while the environment does
     return {"child": CHILD.pid}

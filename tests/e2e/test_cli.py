@@ -1,0 +1,113 @@
+"""The `warmstart` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import APPS, BASIC, EVENTS
+
+WARMSTART = [sys.executable, "-m", "warmstart.cli"]
+
+
+def run(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 120):
+    env = {**os.environ, "WARMSTART_PYTHON": sys.executable}  # the template says python3.11
+    return subprocess.run([*WARMSTART, *args], cwd=cwd, capture_output=True, text=True,
+                          input=stdin, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copytree(APPS / "basic", tmp_path / "basic")
+    shutil.copy(APPS / "template.yaml", tmp_path / "template.yaml")
+    return tmp_path
+
+
+def test_invoke_from_the_template(project):
+    p = run("invoke", "Echo", "-e", str(EVENTS / "order.json"), cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["event"] == json.loads((EVENTS / "order.json").read_text())
+    assert "START RequestId: " in p.stderr and "REPORT RequestId: " in p.stderr
+    assert "Init Duration: " in p.stderr
+    assert "Echo: ignored (not used locally): Tracing" in p.stderr
+    # The records and logs are in ./.warmstart
+    logs = run("logs", "Echo", cwd=project)
+    assert logs.returncode == 0 and "REPORT RequestId: " in logs.stdout
+
+
+def test_invoke_several_times_with_json_output(project):
+    p = run("invoke", "Echo", "--event", '{"k": 1}', "-n", "3", "--json",
+            "--parameter-overrides", "Memory=256", cwd=project)
+    assert p.returncode == 0, p.stderr
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    assert [x["start_kind"] for x in lines] == ["cold", "warm", "warm"]
+    assert lines[0]["report"]["memory_size_mb"] == 256
+    assert lines[0]["payload"]["event"] == {"k": 1}
+
+
+def test_invoke_a_handler_without_a_template(tmp_path):
+    p = run("invoke", "--handler", "echo.handler", "--code-dir", str(BASIC),
+            "--event", '{"a": 1}', "--memory", "512", "--env", "X=1", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["env"]["X"] == "1" and out["context"]["memory_limit_in_mb"] == "512"
+
+
+def test_event_from_stdin(project):
+    p = run("invoke", "Echo", "-e", "-", cwd=project, stdin='{"from": "stdin"}')
+    assert json.loads(p.stdout)["event"] == {"from": "stdin"}
+
+
+def test_function_errors_and_throttles_exit_1(project):
+    p = run("invoke", "Raiser", "--event", '{"id": 1}', cwd=project)
+    assert p.returncode == 1
+    assert json.loads(p.stdout)["errorType"] == "OrderError"
+    assert "[ERROR] OrderError: bad order 1" in p.stderr
+    p = run("invoke", "Paused", cwd=project)
+    assert p.returncode == 1
+    assert "ReservedFunctionConcurrentInvocationLimitExceeded" in p.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["invoke", "Nope"], "Function not found"),
+    (["invoke", "Echo", "--event", "{bad"], "the event is not valid JSON"),
+    (["invoke", "Echo", "-t", "missing.yaml"], "template missing.yaml does not exist"),
+    (["invoke", "Echo", "--parameter-overrides", "Memory=64"], "MemorySize: 64 is outside"),
+    (["invoke", "--handler", "app.handler"], "--handler and --code-dir go together"),
+    (["invoke"], "which function?"),
+    (["logs", "Nope"], "no logs for Nope"),
+])
+def test_mistakes_get_one_clear_line_and_exit_2(project, args, message):
+    p = run(*args, cwd=project)
+    assert p.returncode == 2, p.stderr
+    assert message in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_broken_template(tmp_path):
+    (tmp_path / "template.yaml").write_text("Resources: [\n")
+    p = run("invoke", "X", cwd=tmp_path)
+    assert p.returncode == 2 and "is not a valid template" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_help_explains():
+    p = subprocess.run([*WARMSTART, "invoke", "--help"], capture_output=True, text=True)
+    assert p.returncode == 0
+    assert "Examples:" in p.stdout and "Exit status" in p.stdout
+
+
+def test_demo(tmp_path):
+    p = run("demo", cwd=tmp_path, timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    for step in ("1. Cold start", "2. Warm starts", "3. A handler that raises", "4. Throttling",
+                 "5. Provisioned concurrency", "6. CPU scales with memory"):
+        assert step in p.stdout
+    assert "FAILED" not in p.stdout
+    assert (tmp_path / ".warmstart" / "warmstart.db").exists()
