@@ -29,25 +29,34 @@ class Runtime:
             print(res.payload, res.report.duration_ms)
     """
 
-    def __init__(self, functions: Iterable[FunctionSpec], config: Config | None = None,
-                 **settings: Any) -> None:
+    def __init__(
+        self, functions: Iterable[FunctionSpec], config: Config | None = None, **settings: Any
+    ) -> None:
         self.config = config or Config.resolve(**settings)
         self.template: Template | None = None
         self.service = Service(functions, self.config)
         self.warnings: list[str] = list(self.service.warnings)
 
     @classmethod
-    def from_template(cls, path: str | Path, *,
-                      parameter_overrides: str | dict[str, str] | None = None,
-                      config: Config | None = None, **settings: Any) -> Runtime:
+    def from_template(
+        cls,
+        path: str | Path,
+        *,
+        parameter_overrides: str | dict[str, str] | None = None,
+        config: Config | None = None,
+        **settings: Any,
+    ) -> Runtime:
         """Load every function of a SAM/CloudFormation template.
 
         Example: Runtime.from_template("template.yaml", parameter_overrides="Stage=dev")
         """
         config = config or Config.resolve(**settings)
         template = load_template(
-            path, parameter_overrides or config.parameter_overrides,
-            region=config.region, account_id=config.account_id, build_dir=config.build_dir,
+            path,
+            parameter_overrides or config.parameter_overrides,
+            region=config.region,
+            account_id=config.account_id,
+            build_dir=config.build_dir,
         )
         for line in template.warnings:
             log.warning(line)
@@ -59,33 +68,48 @@ class Runtime:
         return rt
 
     @classmethod
-    def from_handler(cls, handler: str, code_dir: str | Path, *, name: str = "Function",
-                     runtime: str | None = None, memory_size: int = 128, timeout: int = 3,
-                     environment: dict[str, str] | None = None, config: Config | None = None,
-                     **settings: Any) -> Runtime:
+    def from_handler(
+        cls,
+        handler: str,
+        code_dir: str | Path,
+        *,
+        name: str = "Function",
+        runtime: str | None = None,
+        memory_size: int = 128,
+        timeout: int = 3,
+        environment: dict[str, str] | None = None,
+        config: Config | None = None,
+        **settings: Any,
+    ) -> Runtime:
         """One function without a template.
 
         Example: Runtime.from_handler("app.handler", "src/", memory_size=256)
         """
         spec = FunctionSpec(
-            name=name, handler=handler, code_dir=Path(code_dir).resolve(),
+            name=name,
+            handler=handler,
+            code_dir=Path(code_dir).resolve(),
             runtime=runtime or f"python{sys.version_info[0]}.{sys.version_info[1]}",
-            memory_size=memory_size, timeout=timeout, environment=dict(environment or {}),
+            memory_size=memory_size,
+            timeout=timeout,
+            environment=dict(environment or {}),
         )
         return cls([spec], config, **settings)
 
     # -- invoking --------------------------------------------------------------------------
 
-    def invoke(self, function: str, event: Any = None, qualifier: str | None = None,
-               **options: Any) -> InvokeResult:
+    def invoke(
+        self, function: str, event: Any = None, qualifier: str | None = None, **options: Any
+    ) -> InvokeResult:
         """Invoke synchronously. Raises TooManyRequestsError when throttled.
 
         Example: rt.invoke("Hello", {"k": "v"}, qualifier="live").payload
         """
         return self.service.invoke(function, event, qualifier, **options)
 
-    async def ainvoke(self, function: str, event: Any = None, qualifier: str | None = None,
-                      **options: Any) -> InvokeResult:
+    async def ainvoke(
+        self, function: str, event: Any = None, qualifier: str | None = None, **options: Any
+    ) -> InvokeResult:
         """`invoke` for asyncio, to drive many invocations at once.
 
         Example: await asyncio.gather(*(rt.ainvoke("Hello") for _ in range(100)))

@@ -64,22 +64,51 @@ def friendly_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that runs functions (see `Config`)."""
     options = [
-        click.option("-t", "--template", type=click.Path(dir_okay=False, path_type=Path),
-                     help="SAM/CloudFormation template (default: ./template.yaml)."),
-        click.option("--parameter-overrides", multiple=True, metavar="KEY=VALUE ...",
-                     help="Template parameter values, as `sam --parameter-overrides`."),
-        click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Run built code from here (e.g. .aws-sam/build)."),
-        click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Where records and logs go (default: ./.warmstart)."),
-        click.option("--isolation", type=click.Choice(MODES),
-                     help="How CPU and memory are limited (default: auto)."),
-        click.option("--no-freeze", is_flag=True, default=None,
-                     help="Let idle environments run (Lambda freezes them)."),
-        click.option("--account-concurrency", type=click.IntRange(1), metavar="N",
-                     help="Account concurrency limit (default: 1000)."),
-        click.option("--idle-timeout", type=click.FloatRange(min=0.001), metavar="SECONDS",
-                     help="Shut idle environments down after this (default: 600)."),
+        click.option(
+            "-t",
+            "--template",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="SAM/CloudFormation template (default: ./template.yaml).",
+        ),
+        click.option(
+            "--parameter-overrides",
+            multiple=True,
+            metavar="KEY=VALUE ...",
+            help="Template parameter values, as `sam --parameter-overrides`.",
+        ),
+        click.option(
+            "--build-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Run built code from here (e.g. .aws-sam/build).",
+        ),
+        click.option(
+            "--state-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Where records and logs go (default: ./.warmstart).",
+        ),
+        click.option(
+            "--isolation",
+            type=click.Choice(MODES),
+            help="How CPU and memory are limited (default: auto).",
+        ),
+        click.option(
+            "--no-freeze",
+            is_flag=True,
+            default=None,
+            help="Let idle environments run (Lambda freezes them).",
+        ),
+        click.option(
+            "--account-concurrency",
+            type=click.IntRange(1),
+            metavar="N",
+            help="Account concurrency limit (default: 1000).",
+        ),
+        click.option(
+            "--idle-timeout",
+            type=click.FloatRange(min=0.001),
+            metavar="SECONDS",
+            help="Shut idle environments down after this (default: 600).",
+        ),
         click.option("--python", metavar="PATH", help="Run every function with this interpreter."),
         click.option("--region", help="AWS_REGION inside functions (default: us-east-1)."),
     ]
@@ -92,11 +121,14 @@ def _config(opts: dict[str, Any]) -> Config:
     overrides = " ".join(opts.pop("parameter_overrides", ()) or ())
     no_freeze = opts.pop("no_freeze", None)
     return Config.resolve(
-        state_dir=opts.pop("state_dir", None), isolation=opts.pop("isolation", None),
+        state_dir=opts.pop("state_dir", None),
+        isolation=opts.pop("isolation", None),
         freeze=False if no_freeze else None,
         account_concurrency=opts.pop("account_concurrency", None),
-        idle_timeout_s=opts.pop("idle_timeout", None), python=opts.pop("python", None),
-        region=opts.pop("region", None), build_dir=opts.pop("build_dir", None),
+        idle_timeout_s=opts.pop("idle_timeout", None),
+        python=opts.pop("python", None),
+        region=opts.pop("region", None),
+        build_dir=opts.pop("build_dir", None),
         parameter_overrides=parse_parameter_overrides(overrides),
     )
 
@@ -163,23 +195,49 @@ def main(verbose: bool) -> None:
 @click.option("-e", "--event-file", metavar="FILE", help="Event JSON from a file ('-': stdin).")
 @click.option("--event", metavar="JSON", help="Event JSON given inline.")
 @click.option("-q", "--qualifier", help="Version or alias to invoke (default: $LATEST).")
-@click.option("-n", "--times", type=click.IntRange(1), default=1, show_default=True,
-              help="Invoke this many times in a row (the first is cold, the rest warm).")
+@click.option(
+    "-n",
+    "--times",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Invoke this many times in a row (the first is cold, the rest warm).",
+)
 @click.option("--handler", help="Handler (module.function) when there is no template.")
-@click.option("--code-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="The handler's code folder (with --handler).")
+@click.option(
+    "--code-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The handler's code folder (with --handler).",
+)
 @click.option("--runtime", help="python3.X for --handler (default: this Python).")
 @click.option("--memory", type=int, default=128, show_default=True, help="MB, with --handler.")
 @click.option("--timeout", type=int, default=3, show_default=True, help="Seconds, with --handler.")
-@click.option("--env", "env_vars", multiple=True, metavar="KEY=VALUE",
-              help="Environment variable, with --handler (repeatable).")
+@click.option(
+    "--env",
+    "env_vars",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Environment variable, with --handler (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per invocation.")
 @engine_options
 @friendly_errors
-def invoke(function: str | None, event_file: str | None, event: str | None,
-           qualifier: str | None, times: int, handler: str | None, code_dir: Path | None,
-           runtime: str | None, memory: int, timeout: int, env_vars: tuple[str, ...],
-           as_json: bool, template: Path | None, **opts: Any) -> None:
+def invoke(
+    function: str | None,
+    event_file: str | None,
+    event: str | None,
+    qualifier: str | None,
+    times: int,
+    handler: str | None,
+    code_dir: Path | None,
+    runtime: str | None,
+    memory: int,
+    timeout: int,
+    env_vars: tuple[str, ...],
+    as_json: bool,
+    template: Path | None,
+    **opts: Any,
+) -> None:
     """Invoke a function: the result on stdout, its log (with REPORT) on stderr.
 
     \b
@@ -195,17 +253,23 @@ def invoke(function: str | None, event_file: str | None, event: str | None,
     if handler or code_dir:
         if not (handler and code_dir):
             raise WarmstartError("--handler and --code-dir go together")
-        rt = Runtime.from_handler(handler, code_dir, name=function or "Function", runtime=runtime,
-                                  memory_size=memory, timeout=timeout,
-                                  environment=_parse_env(env_vars), config=config)
+        rt = Runtime.from_handler(
+            handler,
+            code_dir,
+            name=function or "Function",
+            runtime=runtime,
+            memory_size=memory,
+            timeout=timeout,
+            environment=_parse_env(env_vars),
+            config=config,
+        )
         function = function or "Function"
     else:
         rt = Runtime.from_template(find_template(template), config=config)
         if function is None:
             if len(rt.functions) != 1:
                 rt.close()
-                raise WarmstartError(
-                    f"which function? the template has: {', '.join(rt.functions)}")
+                raise WarmstartError(f"which function? the template has: {', '.join(rt.functions)}")
             function = rt.functions[0]
     failed = False
     with rt:
@@ -218,13 +282,22 @@ def invoke(function: str | None, event_file: str | None, event: str | None,
                 continue
             failed = failed or bool(res.function_error)
             if as_json:
-                out.print(json.dumps({
-                    "request_id": res.request_id, "start_kind": res.start_kind,
-                    "function_error": res.function_error, "error_type": res.error_type,
-                    "payload": res.payload if not isinstance(res.payload, bytes)
-                    else res.raw.decode("utf-8", "replace"),
-                    "report": res.report._asdict(), "log": res.log,
-                }), markup=False)
+                out.print(
+                    json.dumps(
+                        {
+                            "request_id": res.request_id,
+                            "start_kind": res.start_kind,
+                            "function_error": res.function_error,
+                            "error_type": res.error_type,
+                            "payload": res.payload
+                            if not isinstance(res.payload, bytes)
+                            else res.raw.decode("utf-8", "replace"),
+                            "report": res.report._asdict(),
+                            "log": res.log,
+                        }
+                    ),
+                    markup=False,
+                )
             else:
                 sys.stderr.write(res.log)
                 sys.stderr.flush()
@@ -251,8 +324,11 @@ def parse_since(text: str | None) -> float | None:
 @click.argument("function", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new log lines (Ctrl-C stops).")
 @click.option("--since", metavar="AGE", help="Only streams written in the last AGE (30s, 10m, 2h).")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where warmstart keeps logs (default: ./.warmstart).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where warmstart keeps logs (default: ./.warmstart).",
+)
 @friendly_errors
 def logs(function: str | None, follow: bool, since: str | None, state_dir: Path | None) -> None:
     """Show a function's logs, one log stream per environment, as CloudWatch keeps them.
@@ -300,8 +376,11 @@ def logs(function: str | None, follow: bool, since: str | None, state_dir: Path 
 
 
 @main.command()
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where records and logs go (default: ./.warmstart).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where records and logs go (default: ./.warmstart).",
+)
 @click.option("--isolation", type=click.Choice(MODES), help="How CPU and memory are limited.")
 @friendly_errors
 def demo(state_dir: Path | None, isolation: str | None) -> None:

@@ -30,27 +30,73 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 LAMBDA_ALIAS = "AWS::Lambda::Alias"
 
 # What SAM accepts in Globals.Function.
-GLOBAL_FUNCTION_KEYS = frozenset({
-    "Handler", "Runtime", "CodeUri", "DeadLetterQueue", "Description", "MemorySize", "Timeout",
-    "VpcConfig", "Environment", "Tags", "PropagateTags", "Tracing", "KmsKeyArn", "AutoPublishAlias",
-    "AutoPublishAliasAllProperties", "Layers", "DeploymentPreference", "RolePath",
-    "PermissionsBoundary", "ReservedConcurrentExecutions", "ProvisionedConcurrencyConfig",
-    "AssumeRolePolicyDocument", "EventInvokeConfig", "FileSystemConfigs", "CodeSigningConfigArn",
-    "Architectures", "SnapStart", "EphemeralStorage", "FunctionUrlConfig",
-    "RuntimeManagementConfig", "LoggingConfig", "RecursiveLoop", "SourceKMSKeyArn",
-})
+GLOBAL_FUNCTION_KEYS = frozenset(
+    {
+        "Handler",
+        "Runtime",
+        "CodeUri",
+        "DeadLetterQueue",
+        "Description",
+        "MemorySize",
+        "Timeout",
+        "VpcConfig",
+        "Environment",
+        "Tags",
+        "PropagateTags",
+        "Tracing",
+        "KmsKeyArn",
+        "AutoPublishAlias",
+        "AutoPublishAliasAllProperties",
+        "Layers",
+        "DeploymentPreference",
+        "RolePath",
+        "PermissionsBoundary",
+        "ReservedConcurrentExecutions",
+        "ProvisionedConcurrencyConfig",
+        "AssumeRolePolicyDocument",
+        "EventInvokeConfig",
+        "FileSystemConfigs",
+        "CodeSigningConfigArn",
+        "Architectures",
+        "SnapStart",
+        "EphemeralStorage",
+        "FunctionUrlConfig",
+        "RuntimeManagementConfig",
+        "LoggingConfig",
+        "RecursiveLoop",
+        "SourceKMSKeyArn",
+    }
+)
 # Properties a function definition may carry that warmstart uses (the rest are listed as ignored).
-USED = frozenset({
-    "Handler", "Runtime", "CodeUri", "InlineCode", "Code", "MemorySize", "Timeout", "Environment",
-    "Architectures", "Layers", "ReservedConcurrentExecutions", "AutoPublishAlias",
-    "ProvisionedConcurrencyConfig", "SnapStart", "EphemeralStorage", "LoggingConfig",
-    "FunctionName", "Events", "PackageType",
-})
+USED = frozenset(
+    {
+        "Handler",
+        "Runtime",
+        "CodeUri",
+        "InlineCode",
+        "Code",
+        "MemorySize",
+        "Timeout",
+        "Environment",
+        "Architectures",
+        "Layers",
+        "ReservedConcurrentExecutions",
+        "AutoPublishAlias",
+        "ProvisionedConcurrencyConfig",
+        "SnapStart",
+        "EphemeralStorage",
+        "LoggingConfig",
+        "FunctionName",
+        "Events",
+        "PackageType",
+    }
+)
 PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::StackName": "warmstart",
-    "AWS::StackId": "arn:aws:cloudformation:{region}:{account}:stack/warmstart/00000000-0000-0000-0000-000000000000",
+    "AWS::StackId": "arn:aws:cloudformation:{region}:{account}:stack/warmstart/"
+    "00000000-0000-0000-0000-000000000000",
     "AWS::NotificationARNs": [],
 }
 
@@ -91,7 +137,7 @@ def _short_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any
     return {f"Fn::{suffix}": value}
 
 
-CfnLoader.add_multi_constructor("!", _short_tag)  # type: ignore[no-untyped-call]
+CfnLoader.add_multi_constructor("!", _short_tag)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -103,7 +149,7 @@ def _read(path: Path) -> dict[str, Any]:
         if path.suffix == ".json" or text.lstrip().startswith("{"):
             data = json.loads(text)
         else:
-            data = yaml.load(text, Loader=CfnLoader)  # noqa: S506 - a SafeLoader subclass
+            data = yaml.load(text, Loader=CfnLoader)
     except (yaml.YAMLError, ValueError) as e:
         raise TemplateError(f"{path} is not a valid template: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
@@ -115,8 +161,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 class Resolver:
-    def __init__(self, template: dict[str, Any], params: dict[str, str], region: str,
-                 account: str) -> None:
+    def __init__(
+        self, template: dict[str, Any], params: dict[str, str], region: str, account: str
+    ) -> None:
         self.declared = set(template.get("Parameters") or {})
         self.resources = template.get("Resources") or {}
         self.mappings = template.get("Mappings") or {}
@@ -141,8 +188,9 @@ class Resolver:
         if name in self.resources:
             return name  # a resource's Ref is its physical id; locally, the logical id
         if name in self.declared:
-            raise TemplateError(f"parameter {name} has no Default: pass it with "
-                                f"--parameter-overrides {name}=VALUE")
+            raise TemplateError(
+                f"parameter {name} has no Default: pass it with --parameter-overrides {name}=VALUE"
+            )
         raise TemplateError(f"!Ref {name}: no such parameter or resource")
 
     def condition(self, name: str) -> bool:
@@ -155,7 +203,9 @@ class Resolver:
     def truth(self, value: Any) -> bool:
         v = self.resolve(value)
         if isinstance(v, Unresolved):
-            raise TemplateError(f"a condition depends on {v.what}, which cannot be resolved locally")
+            raise TemplateError(
+                f"a condition depends on {v.what}, which cannot be resolved locally"
+            )
         return v is True or (isinstance(v, str) and v.lower() == "true")
 
     def sub(self, arg: Any) -> Any:
@@ -197,10 +247,16 @@ class Resolver:
             return self.resolve(yes if self.condition(cond) else no)
         if name == "Fn::GetAtt":
             target = arg if isinstance(arg, list) else str(arg).split(".", 1)
-            return Unresolved(f"Fn::GetAtt {'.'.join(map(str, target))}", ".".join(map(str, target)))
+            return Unresolved(
+                f"Fn::GetAtt {'.'.join(map(str, target))}", ".".join(map(str, target))
+            )
         a = self.resolve(arg)
-        if isinstance(a, Unresolved) or (isinstance(a, list) and any(isinstance(x, Unresolved) for x in a)):
-            bad = a if isinstance(a, Unresolved) else next(x for x in a if isinstance(x, Unresolved))
+        if isinstance(a, Unresolved) or (
+            isinstance(a, list) and any(isinstance(x, Unresolved) for x in a)
+        ):
+            bad = (
+                a if isinstance(a, Unresolved) else next(x for x in a if isinstance(x, Unresolved))
+            )
             return Unresolved(bad.what, bad.placeholder)
         functions: dict[str, Callable[[Any], Any]] = {
             "Fn::Join": lambda a: str(a[0]).join(str(x) for x in _flat(a[1])),
@@ -226,7 +282,7 @@ class Resolver:
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref" or key == "Condition" or key.startswith("Fn::"):
                     return self.call(key, arg)
             out = {}
@@ -248,14 +304,20 @@ def _flat(value: Any) -> list[Any]:
 
 
 def _is_intrinsic(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and (
-        next(iter(value)) in ("Ref", "Condition") or next(iter(value)).startswith("Fn::"))
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and (next(iter(value)) in ("Ref", "Condition") or next(iter(value)).startswith("Fn::"))
+    )
 
 
 def merge_globals(glob: Any, local: Any) -> Any:
     """SAM's rule: maps merge (local wins), lists concatenate global first, scalars: local wins."""
-    if isinstance(glob, dict) and isinstance(local, dict) and not (
-            _is_intrinsic(glob) or _is_intrinsic(local)):
+    if (
+        isinstance(glob, dict)
+        and isinstance(local, dict)
+        and not (_is_intrinsic(glob) or _is_intrinsic(local))
+    ):
         out = dict(glob)
         for k, v in local.items():
             out[k] = merge_globals(glob[k], v) if k in glob else v
@@ -289,7 +351,9 @@ def parse_parameter_overrides(text: str | list[str] | dict[str, str] | None) -> 
         return {}
     if isinstance(text, dict):
         return {str(k): str(v) for k, v in text.items()}
-    items = shlex.split(text) if isinstance(text, str) else [x for t in text for x in shlex.split(t)]
+    items = (
+        shlex.split(text) if isinstance(text, str) else [x for t in text for x in shlex.split(t)]
+    )
     out: dict[str, str] = {}
     for item in items:
         m = re.fullmatch(r"ParameterKey=([^,]+),ParameterValue=(.*)", item)
@@ -303,10 +367,15 @@ def parse_parameter_overrides(text: str | list[str] | dict[str, str] | None) -> 
     return out
 
 
-def _parameters(template: dict[str, Any], overrides: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def _parameters(
+    template: dict[str, Any], overrides: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
     declared = template.get("Parameters") or {}
-    warnings = [f"parameter override {k!r} is not a parameter of the template"
-                for k in overrides if k not in declared]
+    warnings = [
+        f"parameter override {k!r} is not a parameter of the template"
+        for k in overrides
+        if k not in declared
+    ]
     values: dict[str, str] = {}
     for name, decl in declared.items():
         decl = decl or {}
@@ -379,15 +448,17 @@ class _FunctionBuilder:
             if built.is_dir():
                 return built.resolve()
         elif (base / ".aws-sam" / "build" / self.id).is_dir():
-            self.notes.append(f"{self.name}: a build folder exists (.aws-sam/build/{self.id}); "
-                              "pass --build-dir .aws-sam/build to run the built code")
+            self.notes.append(
+                f"{self.name}: a build folder exists (.aws-sam/build/{self.id}); "
+                "pass --build-dir .aws-sam/build to run the built code"
+            )
         return self._local_dir("CodeUri", uri)
 
     def _local_dir(self, prop: str, uri: Any) -> Path:
         uri = self.value(prop, uri, str)
         if uri.startswith("s3://"):
             raise self.fail(prop, "points to S3; warmstart needs a local folder")
-        path = (self.loader.path.parent / uri).resolve()
+        path: Path = (self.loader.path.parent / str(uri)).resolve()
         if path.suffix in (".zip", ".jar"):
             raise self.fail(prop, f"{uri!r} is an archive; point it at the unpacked folder")
         if not path.is_dir():
@@ -405,8 +476,11 @@ class _FunctionBuilder:
             if not res:
                 raise self.fail("Layers", f"{ref!r} is not a layer in this template")
             props = res.get("Properties") or {}
-            uri = props.get("ContentUri") if res.get("Type") == "AWS::Serverless::LayerVersion" \
+            uri = (
+                props.get("ContentUri")
+                if res.get("Type") == "AWS::Serverless::LayerVersion"
                 else props.get("Content")
+            )
             if self.loader.build_dir is not None and (self.loader.build_dir / ref).is_dir():
                 out.append((self.loader.build_dir / ref).resolve())
                 continue
@@ -436,22 +510,28 @@ class _FunctionBuilder:
             if isinstance(v, Unresolved):
                 self.loader.warnings.append(
                     f"{self.name}: Environment.Variables.{k} is {v.what}, which cannot be resolved "
-                    f"locally; set to {v.placeholder!r}")
+                    f"locally; set to {v.placeholder!r}"
+                )
                 v = v.placeholder
             variables[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
         arch = p.get("Architectures") or ["x86_64"]
         if not isinstance(arch, list) or len(arch) != 1:
             raise self.fail("Architectures", "must list exactly one architecture")
         logging_cfg = p.get("LoggingConfig") or {}
-        ignored += [f"LoggingConfig.{k}" for k in logging_cfg
-                    if k not in ("LogFormat", "ApplicationLogLevel")]
+        ignored += [
+            f"LoggingConfig.{k}"
+            for k in logging_cfg
+            if k not in ("LogFormat", "ApplicationLogLevel")
+        ]
         pc_cfg = p.get("ProvisionedConcurrencyConfig") or {}
         snap = (p.get("SnapStart") or {}).get("ApplyOn", "None")
         spec = FunctionSpec(
             name=self.name,
-            handler=self.value("Handler", p.get("Handler"), str) if "Handler" in p
+            handler=self.value("Handler", p.get("Handler"), str)
+            if "Handler" in p
             else self._missing("Handler"),
-            runtime=self.value("Runtime", p.get("Runtime"), str) if "Runtime" in p
+            runtime=self.value("Runtime", p.get("Runtime"), str)
+            if "Runtime" in p
             else self._missing("Runtime"),
             code_dir=self.code_dir(),
             memory_size=self.value("MemorySize", p.get("MemorySize", 128), int),
@@ -459,19 +539,28 @@ class _FunctionBuilder:
             environment=variables,
             architecture=self.value("Architectures", arch[0], str),
             layers=self.layers(ignored),
-            reserved_concurrency=self.value("ReservedConcurrentExecutions",
-                                            p["ReservedConcurrentExecutions"], int)
-            if "ReservedConcurrentExecutions" in p else None,
+            reserved_concurrency=self.value(
+                "ReservedConcurrentExecutions", p["ReservedConcurrentExecutions"], int
+            )
+            if "ReservedConcurrentExecutions" in p
+            else None,
             auto_publish_alias=self.value("AutoPublishAlias", p["AutoPublishAlias"], str)
-            if "AutoPublishAlias" in p else self.loader.aliases.get(self.id, (None, 0))[0],
+            if "AutoPublishAlias" in p
+            else self.loader.aliases.get(self.id, (None, 0))[0],
             provisioned_concurrency=self.value(
                 "ProvisionedConcurrencyConfig",
-                pc_cfg.get("ProvisionedConcurrentExecutions", 0), int)
-            if pc_cfg else self.loader.aliases.get(self.id, (None, 0))[1],
+                pc_cfg.get("ProvisionedConcurrentExecutions", 0),
+                int,
+            )
+            if pc_cfg
+            else self.loader.aliases.get(self.id, (None, 0))[1],
             snap_start=self.value("SnapStart.ApplyOn", snap, str) == "PublishedVersions",
-            ephemeral_storage_mb=self.value("EphemeralStorage.Size",
-                                            (p.get("EphemeralStorage") or {}).get("Size", 512), int),
-            log_format=self.value("LoggingConfig.LogFormat", logging_cfg.get("LogFormat", "Text"), str),
+            ephemeral_storage_mb=self.value(
+                "EphemeralStorage.Size", (p.get("EphemeralStorage") or {}).get("Size", 512), int
+            ),
+            log_format=self.value(
+                "LoggingConfig.LogFormat", logging_cfg.get("LogFormat", "Text"), str
+            ),
             application_log_level=logging_cfg.get("ApplicationLogLevel"),
             events=p.get("Events") or {},
             ignored=tuple(ignored),
@@ -484,8 +573,14 @@ class _FunctionBuilder:
 
 
 class _Loader:
-    def __init__(self, path: Path, overrides: dict[str, str], region: str, account: str,
-                 build_dir: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        overrides: dict[str, str],
+        region: str,
+        account: str,
+        build_dir: Path | None,
+    ) -> None:
         self.path = path
         self.build_dir = build_dir
         self.warnings: list[str] = []
@@ -496,16 +591,19 @@ class _Loader:
         resources = {}
         for lid, res in raw["Resources"].items():
             if not isinstance(lid, str):
-                raise TemplateError(f"resource name {lid!r} is not a string: quote it (YAML reads "
-                                    "words like Off, Yes and No as booleans)")
+                raise TemplateError(
+                    f"resource name {lid!r} is not a string: quote it (YAML reads "
+                    "words like Off, Yes and No as booleans)"
+                )
             if not isinstance(res, dict):
                 raise TemplateError(f"resource {lid} is not a map")
             cond = res.get("Condition")
             try:
                 if cond and not resolver.condition(cond):
                     continue
-                resources[lid] = self._merged(raw, res) if res.get("Type") == SERVERLESS_FUNCTION \
-                    else res
+                resources[lid] = (
+                    self._merged(raw, res) if res.get("Type") == SERVERLESS_FUNCTION else res
+                )
                 resources[lid] = resolver.resolve(resources[lid])
             except TemplateError as e:
                 raise TemplateError(f"resource {lid}: {e}") from None
@@ -518,7 +616,8 @@ class _Loader:
                 fn = props.get("FunctionName")
                 if isinstance(fn, str) and isinstance(props.get("Name"), str):
                     pc = (props.get("ProvisionedConcurrencyConfig") or {}).get(
-                        "ProvisionedConcurrentExecutions", 0)
+                        "ProvisionedConcurrentExecutions", 0
+                    )
                     self.aliases[fn] = (props["Name"], int(pc))
 
     @staticmethod
@@ -526,8 +625,10 @@ class _Loader:
         glob = ((raw.get("Globals") or {}).get("Function")) or {}
         unknown = [k for k in glob if k not in GLOBAL_FUNCTION_KEYS]
         if unknown:
-            raise TemplateError(f"'Globals' section is invalid: '{unknown[0]}' is not a supported "
-                                "property of 'Function'")
+            raise TemplateError(
+                f"'Globals' section is invalid: '{unknown[0]}' is not a supported "
+                "property of 'Function'"
+            )
         ignore = res.get("IgnoreGlobals")
         if ignore == "*":
             glob = {}
@@ -567,7 +668,9 @@ def load_template(
             raise TemplateError(f"two functions are named {spec.name!r}")
         functions[spec.name] = spec
         if spec.ignored:
-            loader.warnings.append(f"{spec.name}: ignored (not used locally): {', '.join(spec.ignored)}")
+            loader.warnings.append(
+                f"{spec.name}: ignored (not used locally): {', '.join(spec.ignored)}"
+            )
     if not functions:
         raise TemplateError(f"{path} defines no Lambda functions")
     return Template(path, functions, loader.params, loader.warnings, notes, loader.resources)

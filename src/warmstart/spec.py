@@ -32,13 +32,28 @@ ENV_KEY_RE = re.compile(r"^[a-zA-Z]\w*$")
 PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
 
 # Lambda sets these itself and rejects functions that try to.
-RESERVED_ENV_VARS = frozenset({
-    "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
-    "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
-    "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
-    "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-    "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
-})
+RESERVED_ENV_VARS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +81,9 @@ class FunctionSpec:
     log_format: str = "Text"
     application_log_level: str | None = None
     events: dict[str, Any] = field(default_factory=dict)  # the template's Events, for front doors
-    ignored: tuple[str, ...] = ()  # properties present in the definition that warmstart does not use
+    ignored: tuple[
+        str, ...
+    ] = ()  # properties present in the definition that warmstart does not use
     logical_id: str | None = None  # the template resource, when the name differs
 
     def __post_init__(self) -> None:
@@ -95,11 +112,13 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
     raises SpecError("Function 'F': MemorySize: 64 is outside 128..10240").
     """
     if not NAME_RE.match(spec.name):
-        raise SpecError(spec.name, "FunctionName",
-                        "must be 1-64 letters, digits, hyphens or underscores")
+        raise SpecError(
+            spec.name, "FunctionName", "must be 1-64 letters, digits, hyphens or underscores"
+        )
     if not isinstance(spec.handler, str) or not HANDLER_RE.match(spec.handler):
-        raise SpecError(spec.name, "Handler",
-                        f"{spec.handler!r} is not a handler (1-128 characters, no spaces)")
+        raise SpecError(
+            spec.name, "Handler", f"{spec.handler!r} is not a handler (1-128 characters, no spaces)"
+        )
     _check_range(spec, "MemorySize", spec.memory_size, MEMORY_RANGE)
     _check_range(spec, "Timeout", spec.timeout, TIMEOUT_RANGE)
     _check_range(spec, "EphemeralStorage.Size", spec.ephemeral_storage_mb, EPHEMERAL_RANGE)
@@ -113,8 +132,9 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
             raise SpecError(spec.name, "Environment.Variables", f"{key} is reserved by Lambda")
         size += len(key.encode()) + len(str(value).encode())
     if size > ENV_VARS_MAX_BYTES:
-        raise SpecError(spec.name, "Environment.Variables",
-                        f"{size} bytes in total, over Lambda's 4 KB limit")
+        raise SpecError(
+            spec.name, "Environment.Variables", f"{size} bytes in total, over Lambda's 4 KB limit"
+        )
     if spec.architecture not in ("x86_64", "arm64"):
         raise SpecError(spec.name, "Architectures", f"{spec.architecture!r} is not x86_64 or arm64")
     if len(spec.layers) > MAX_LAYERS:
@@ -127,23 +147,33 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         if isinstance(rc, bool) or not isinstance(rc, int) or rc < 0:
             raise SpecError(spec.name, "ReservedConcurrentExecutions", f"{rc!r} is not >= 0")
     if spec.auto_publish_alias is not None and not ALIAS_RE.match(spec.auto_publish_alias):
-        raise SpecError(spec.name, "AutoPublishAlias", f"{spec.auto_publish_alias!r} is not an alias name")
+        raise SpecError(
+            spec.name, "AutoPublishAlias", f"{spec.auto_publish_alias!r} is not an alias name"
+        )
     pc = spec.provisioned_concurrency
     if isinstance(pc, bool) or not isinstance(pc, int) or pc < 0:
         raise SpecError(spec.name, "ProvisionedConcurrencyConfig", f"{pc!r} is not >= 1")
     if pc and spec.auto_publish_alias is None:
         raise SpecError(spec.name, "ProvisionedConcurrencyConfig", "needs AutoPublishAlias")
     if pc and spec.reserved_concurrency is not None and pc > spec.reserved_concurrency:
-        raise SpecError(spec.name, "ProvisionedConcurrencyConfig",
-                        f"{pc} is more than ReservedConcurrentExecutions "
-                        f"({spec.reserved_concurrency})")
+        raise SpecError(
+            spec.name,
+            "ProvisionedConcurrencyConfig",
+            f"{pc} is more than ReservedConcurrentExecutions ({spec.reserved_concurrency})",
+        )
     if spec.log_format not in ("Text", "JSON"):
-        raise SpecError(spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON")
+        raise SpecError(
+            spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON"
+        )
     if spec.application_log_level is not None:
         if spec.log_format != "JSON":
-            raise SpecError(spec.name, "LoggingConfig.ApplicationLogLevel",
-                            "only applies with LogFormat JSON")
+            raise SpecError(
+                spec.name, "LoggingConfig.ApplicationLogLevel", "only applies with LogFormat JSON"
+            )
         if spec.application_log_level not in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"):
-            raise SpecError(spec.name, "LoggingConfig.ApplicationLogLevel",
-                            f"{spec.application_log_level!r} is not a log level")
+            raise SpecError(
+                spec.name,
+                "LoggingConfig.ApplicationLogLevel",
+                f"{spec.application_log_level!r} is not a log level",
+            )
     return spec

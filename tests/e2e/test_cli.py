@@ -18,8 +18,15 @@ WARMSTART = [sys.executable, "-m", "warmstart.cli"]
 
 def run(*args: str, cwd: Path, stdin: str | None = None, timeout: float = 120):
     env = {**os.environ, "WARMSTART_PYTHON": sys.executable}  # the template says python3.11
-    return subprocess.run([*WARMSTART, *args], cwd=cwd, capture_output=True, text=True,
-                          input=stdin, timeout=timeout, env=env)
+    return subprocess.run(
+        [*WARMSTART, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -42,8 +49,18 @@ def test_invoke_from_the_template(project):
 
 
 def test_invoke_several_times_with_json_output(project):
-    p = run("invoke", "Echo", "--event", '{"k": 1}', "-n", "3", "--json",
-            "--parameter-overrides", "Memory=256", cwd=project)
+    p = run(
+        "invoke",
+        "Echo",
+        "--event",
+        '{"k": 1}',
+        "-n",
+        "3",
+        "--json",
+        "--parameter-overrides",
+        "Memory=256",
+        cwd=project,
+    )
     assert p.returncode == 0, p.stderr
     lines = [json.loads(line) for line in p.stdout.splitlines()]
     assert [x["start_kind"] for x in lines] == ["cold", "warm", "warm"]
@@ -52,8 +69,20 @@ def test_invoke_several_times_with_json_output(project):
 
 
 def test_invoke_a_handler_without_a_template(tmp_path):
-    p = run("invoke", "--handler", "echo.handler", "--code-dir", str(BASIC),
-            "--event", '{"a": 1}', "--memory", "512", "--env", "X=1", cwd=tmp_path)
+    p = run(
+        "invoke",
+        "--handler",
+        "echo.handler",
+        "--code-dir",
+        str(BASIC),
+        "--event",
+        '{"a": 1}',
+        "--memory",
+        "512",
+        "--env",
+        "X=1",
+        cwd=tmp_path,
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["env"]["X"] == "1" and out["context"]["memory_limit_in_mb"] == "512"
@@ -74,15 +103,18 @@ def test_function_errors_and_throttles_exit_1(project):
     assert "ReservedFunctionConcurrentInvocationLimitExceeded" in p.stderr
 
 
-@pytest.mark.parametrize("args, message", [
-    (["invoke", "Nope"], "Function not found"),
-    (["invoke", "Echo", "--event", "{bad"], "the event is not valid JSON"),
-    (["invoke", "Echo", "-t", "missing.yaml"], "template missing.yaml does not exist"),
-    (["invoke", "Echo", "--parameter-overrides", "Memory=64"], "MemorySize: 64 is outside"),
-    (["invoke", "--handler", "app.handler"], "--handler and --code-dir go together"),
-    (["invoke"], "which function?"),
-    (["logs", "Nope"], "no logs for Nope"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["invoke", "Nope"], "Function not found"),
+        (["invoke", "Echo", "--event", "{bad"], "the event is not valid JSON"),
+        (["invoke", "Echo", "-t", "missing.yaml"], "template missing.yaml does not exist"),
+        (["invoke", "Echo", "--parameter-overrides", "Memory=64"], "MemorySize: 64 is outside"),
+        (["invoke", "--handler", "app.handler"], "--handler and --code-dir go together"),
+        (["invoke"], "which function?"),
+        (["logs", "Nope"], "no logs for Nope"),
+    ],
+)
 def test_mistakes_get_one_clear_line_and_exit_2(project, args, message):
     p = run(*args, cwd=project)
     assert p.returncode == 2, p.stderr
@@ -106,8 +138,14 @@ def test_help_explains():
 def test_demo(tmp_path):
     p = run("demo", cwd=tmp_path, timeout=180)
     assert p.returncode == 0, p.stdout + p.stderr
-    for step in ("1. Cold start", "2. Warm starts", "3. A handler that raises", "4. Throttling",
-                 "5. Provisioned concurrency", "6. CPU scales with memory"):
+    for step in (
+        "1. Cold start",
+        "2. Warm starts",
+        "3. A handler that raises",
+        "4. Throttling",
+        "5. Provisioned concurrency",
+        "6. CPU scales with memory",
+    ):
         assert step in p.stdout
     assert "FAILED" not in p.stdout
     assert (tmp_path / ".warmstart" / "warmstart.db").exists()

@@ -12,8 +12,9 @@ from warmstart import EngineError, ResourceNotFoundError, TooManyRequestsError
 
 
 async def _at_once(rt, name, n, event, qualifier=None):
-    return await asyncio.gather(*(rt.ainvoke(name, event, qualifier) for _ in range(n)),
-                                return_exceptions=True)
+    return await asyncio.gather(
+        *(rt.ainvoke(name, event, qualifier) for _ in range(n)), return_exceptions=True
+    )
 
 
 def test_scale_out_then_reuse_most_recent_first(make_runtime):
@@ -34,8 +35,11 @@ def test_reserved_concurrency_throttles(make_runtime, state_dir):
     assert {t.reason for t in throttled} == {"ReservedFunctionConcurrentInvocationLimitExceeded"}
     assert sum(1 for r in results if not isinstance(r, Exception)) == 2
     rt.flush()
-    rows = sqlite3.connect(state_dir / "warmstart.db").execute(
-        "SELECT status, error_type FROM invocations WHERE status = 'throttled'").fetchall()
+    rows = (
+        sqlite3.connect(state_dir / "warmstart.db")
+        .execute("SELECT status, error_type FROM invocations WHERE status = 'throttled'")
+        .fetchall()
+    )
     assert rows == [("throttled", "ReservedFunctionConcurrentInvocationLimitExceeded")] * 2
 
 
@@ -49,14 +53,18 @@ def test_reserved_zero_always_throttles(make_runtime):
 
 
 def test_account_limit_throttles_unreserved_functions(make_runtime):
-    rt = make_runtime(spec("A", "sleeper.handler"), spec("B", "sleeper.handler"),
-                      spec("R", "sleeper.handler", reserved_concurrency=1),
-                      account_concurrency=3)
+    rt = make_runtime(
+        spec("A", "sleeper.handler"),
+        spec("B", "sleeper.handler"),
+        spec("R", "sleeper.handler", reserved_concurrency=1),
+        account_concurrency=3,
+    )
 
     async def main():
         return await asyncio.gather(
             *(rt.ainvoke(n, {"seconds": 0.3}) for n in ("A", "B", "A", "B", "R")),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
 
     results = asyncio.run(main())
     # 3 - 1 reserved = 2 unreserved slots for A and B together; R has its own.
@@ -71,8 +79,9 @@ def test_reservations_cannot_exceed_the_account(make_runtime):
 
 
 def test_provisioned_concurrency(make_runtime):
-    rt = make_runtime(spec("Pc", "echo.handler", auto_publish_alias="live",
-                           provisioned_concurrency=2))
+    rt = make_runtime(
+        spec("Pc", "echo.handler", auto_publish_alias="live", provisioned_concurrency=2)
+    )
     envs = rt.environments("Pc")
     # Initialized at start-up, before any request, for the alias's version only.
     assert len(envs) == 2
@@ -91,21 +100,23 @@ def test_provisioned_concurrency(make_runtime):
 
 
 def test_provisioned_spills_over_to_on_demand(make_runtime):
-    rt = make_runtime(spec("Pc", "sleeper.handler", auto_publish_alias="live",
-                           provisioned_concurrency=1))
+    rt = make_runtime(
+        spec("Pc", "sleeper.handler", auto_publish_alias="live", provisioned_concurrency=1)
+    )
     results = asyncio.run(_at_once(rt, "Pc", 3, {"seconds": 0.3}, "live"))
     kinds = sorted(r.start_kind for r in results)
     assert kinds == ["cold", "cold", "provisioned"]
     assert all(r.version == "1" for r in results)
-    spilled = [r for r in results if r.start_kind == "cold"][0]
+    spilled = next(r for r in results if r.start_kind == "cold")
     assert spilled.report.init_duration_ms is not None
 
 
 def test_provisioned_init_is_logged_in_its_stream(make_runtime, state_dir):
     from warmstart.observe.logs import stream_path
 
-    rt = make_runtime(spec("Pc", "printer.handler", auto_publish_alias="live",
-                           provisioned_concurrency=1))
+    rt = make_runtime(
+        spec("Pc", "printer.handler", auto_publish_alias="live", provisioned_concurrency=1)
+    )
     rt.flush()
     env = rt.environments("Pc")[0]
     text = stream_path(state_dir, "Pc", env["stream"]).read_text()

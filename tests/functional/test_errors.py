@@ -21,8 +21,9 @@ def test_handler_exception(make_runtime):
     assert err["requestId"] == res.request_id
     # Frames of the user's code only, formatted like traceback.format_list.
     assert len(err["stackTrace"]) == 2
-    assert re.match(r'^  File ".*raiser\.py", line 6, in handler\n    helper\(event\)\n$',
-                    err["stackTrace"][0])
+    assert re.match(
+        r'^  File ".*raiser\.py", line 6, in handler\n    helper\(event\)\n$', err["stackTrace"][0]
+    )
     assert "raise OrderError" in err["stackTrace"][1]
     # Logged as the runtime logs it; the REPORT line has no Status for a handler error.
     lines = res.log.splitlines()
@@ -34,20 +35,38 @@ def test_handler_exception(make_runtime):
     assert rt.invoke("Raiser", {"id": 8}).start_kind == "warm"
 
 
-@pytest.mark.parametrize("handler, error_type, message", [
-    ("noperiod", "Runtime.MalformedHandlerName",
-     "Bad handler 'noperiod': not enough values to unpack (expected 2, got 1)"),
-    ("badimport.handler", "Runtime.ImportModuleError",
-     "Unable to import module 'badimport': No module named 'nonexistent_module_for_warmstart_tests'"),
-    ("nosuchmodule.handler", "Runtime.ImportModuleError",
-     "Unable to import module 'nosuchmodule': No module named 'nosuchmodule'"),
-    ("badsyntax.handler", "Runtime.UserCodeSyntaxError",
-     "Syntax error in module 'badsyntax': expected ':' (badsyntax.py, line 1)"),
-    ("noop.missing", "Runtime.HandlerNotFound", "Handler 'missing' missing on module 'noop'"),
-    ("sys.handler", "Runtime.BuiltInModuleConflict",
-     "Cannot use built-in module sys as a handler module"),
-    ("initcrash.handler", "RuntimeError", "cannot connect to the database"),
-])
+@pytest.mark.parametrize(
+    "handler, error_type, message",
+    [
+        (
+            "noperiod",
+            "Runtime.MalformedHandlerName",
+            "Bad handler 'noperiod': not enough values to unpack (expected 2, got 1)",
+        ),
+        (
+            "badimport.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'badimport': No module named 'nonexistent_module_for_warmstart_tests'",
+        ),
+        (
+            "nosuchmodule.handler",
+            "Runtime.ImportModuleError",
+            "Unable to import module 'nosuchmodule': No module named 'nosuchmodule'",
+        ),
+        (
+            "badsyntax.handler",
+            "Runtime.UserCodeSyntaxError",
+            "Syntax error in module 'badsyntax': expected ':' (badsyntax.py, line 1)",
+        ),
+        ("noop.missing", "Runtime.HandlerNotFound", "Handler 'missing' missing on module 'noop'"),
+        (
+            "sys.handler",
+            "Runtime.BuiltInModuleConflict",
+            "Cannot use built-in module sys as a handler module",
+        ),
+        ("initcrash.handler", "RuntimeError", "cannot connect to the database"),
+    ],
+)
 def test_init_errors_come_back_with_every_invocation(make_runtime, handler, error_type, message):
     rt = make_runtime(spec("Broken", handler))
     for _ in range(2):  # each attempt starts a new environment and fails the same way
@@ -63,8 +82,11 @@ def test_init_errors_come_back_with_every_invocation(make_runtime, handler, erro
         assert res.report.status == "error" and res.report.error_type == error_type
         assert res.report.init_duration_ms is None
         assert f"\tStatus: error\tError Type: {error_type}" in res.log
-        assert re.search(rf"INIT_REPORT Init Duration: [\d.]+ ms\tPhase: init\tStatus: error\t"
-                         rf"Error Type: {re.escape(error_type)}", res.log)
+        assert re.search(
+            rf"INIT_REPORT Init Duration: [\d.]+ ms\tPhase: init\tStatus: error\t"
+            rf"Error Type: {re.escape(error_type)}",
+            res.log,
+        )
         assert "LAMBDA_WARNING: Unhandled exception." in res.log
     assert rt.environments() == []
 
@@ -73,9 +95,11 @@ def test_init_exit(make_runtime):
     rt = make_runtime(spec("Quits", "initexit.handler"))
     res = rt.invoke("Quits", {})
     assert res.error_type == "Runtime.ExitError"
-    assert res.payload == {"errorType": "Runtime.ExitError", "errorMessage":
-                           f"RequestId: {res.request_id} Error: Runtime exited with error: "
-                           "exit status 2"}
+    assert res.payload == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {res.request_id} Error: Runtime exited with error: "
+        "exit status 2",
+    }
     assert "giving up during INIT" in res.log
 
 
@@ -83,8 +107,10 @@ def test_marshal_error(make_runtime):
     rt = make_runtime(spec("Set", "results.not_json"))
     res = rt.invoke("Set", {})
     assert res.error_type == "Runtime.MarshalError"
-    assert res.payload["errorMessage"] == \
-        "Unable to marshal response: Object of type set is not JSON serializable"
+    assert (
+        res.payload["errorMessage"]
+        == "Unable to marshal response: Object of type set is not JSON serializable"
+    )
     assert res.payload["stackTrace"] == []
 
 
@@ -92,24 +118,33 @@ def test_response_too_large(make_runtime):
     rt = make_runtime(spec("Big", "results.too_big", memory_size=512))
     res = rt.invoke("Big", {})
     assert res.error_type == "Function.ResponseSizeTooLarge"
-    assert "Response payload size exceeded maximum allowed payload size" in \
-        res.payload["errorMessage"]
+    assert (
+        "Response payload size exceeded maximum allowed payload size" in res.payload["errorMessage"]
+    )
 
 
-@pytest.mark.parametrize("event, message", [
-    ({"how": "sys.exit", "code": 3}, "Runtime exited with error: exit status 3"),
-    ({"how": "sys.exit", "code": 0}, "Runtime exited without providing a reason"),
-    ({"how": "os._exit", "code": 4}, "Runtime exited with error: exit status 4"),
-    ({"how": "signal", "signal": "SIGSEGV"}, "Runtime exited with error: signal: segmentation fault"),
-    ({"how": "signal", "signal": "SIGKILL"}, "Runtime exited with error: signal: killed"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        ({"how": "sys.exit", "code": 3}, "Runtime exited with error: exit status 3"),
+        ({"how": "sys.exit", "code": 0}, "Runtime exited without providing a reason"),
+        ({"how": "os._exit", "code": 4}, "Runtime exited with error: exit status 4"),
+        (
+            {"how": "signal", "signal": "SIGSEGV"},
+            "Runtime exited with error: signal: segmentation fault",
+        ),
+        ({"how": "signal", "signal": "SIGKILL"}, "Runtime exited with error: signal: killed"),
+    ],
+)
 def test_process_exit_is_an_exit_error(make_runtime, event, message):
     rt = make_runtime(spec("Exits", "exiter.handler"))
     rt.invoke("Exits", {"how": "nothing"})
     res = rt.invoke("Exits", event)
     assert res.function_error == "Unhandled" and res.error_type == "Runtime.ExitError"
-    assert res.payload == {"errorType": "Runtime.ExitError",
-                           "errorMessage": f"RequestId: {res.request_id} Error: {message}"}
+    assert res.payload == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {res.request_id} Error: {message}",
+    }
     assert "about to exit" in res.log  # output written before the crash is kept
     assert f"RequestId: {res.request_id} Error: {message}\nRuntime.ExitError\n" in res.log
     assert res.report.line().endswith("\tStatus: error\tError Type: Runtime.ExitError")
@@ -139,9 +174,12 @@ def test_unknown_functions_and_qualifiers(make_runtime):
     with pytest.raises(ResourceNotFoundError):
         rt.invoke("Noop", {}, qualifier="7")
     # Names, partial and full ARNs all work.
-    for name in ("Noop", "123456789012:function:Noop",
-                 "arn:aws:lambda:us-east-1:123456789012:function:Noop",
-                 "arn:aws:lambda:us-east-1:123456789012:function:Noop:$LATEST"):
+    for name in (
+        "Noop",
+        "123456789012:function:Noop",
+        "arn:aws:lambda:us-east-1:123456789012:function:Noop",
+        "arn:aws:lambda:us-east-1:123456789012:function:Noop:$LATEST",
+    ):
         assert rt.invoke(name, {}).payload == {"hello": "world"}
 
 

@@ -33,15 +33,22 @@ def test_event_fixture_round_trips(make_runtime):
     rt = make_runtime(spec("Echo", "results.echo_event"))
     assert rt.invoke("Echo", event("order.json")).payload == event("order.json")
     assert rt.invoke("Echo", None).payload == {}  # no payload: the handler gets {}
-    assert rt.invoke("Echo", b'[1, 2]').payload == [1, 2]
+    assert rt.invoke("Echo", b"[1, 2]").payload == [1, 2]
 
 
 def test_context_matches_the_aws_runtime(make_runtime):
-    rt = make_runtime(spec("Echo", "echo.handler", memory_size=256, timeout=7),
-                      region="eu-west-1", account_id="111122223333")
-    res = rt.invoke("Echo", {}, client_context='{"custom": {"a": 1}, "env": {"b": 2}, '
-                                               '"client": {"installation_id": "i-1"}}',
-                    identity='{"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}')
+    rt = make_runtime(
+        spec("Echo", "echo.handler", memory_size=256, timeout=7),
+        region="eu-west-1",
+        account_id="111122223333",
+    )
+    res = rt.invoke(
+        "Echo",
+        {},
+        client_context='{"custom": {"a": 1}, "env": {"b": 2}, '
+        '"client": {"installation_id": "i-1"}}',
+        identity='{"cognitoIdentityId": "id-1", "cognitoIdentityPoolId": "pool-1"}',
+    )
     ctx = res.payload["context"]
     assert ctx["function_name"] == "Echo"
     assert ctx["function_version"] == "$LATEST"
@@ -57,8 +64,9 @@ def test_context_matches_the_aws_runtime(make_runtime):
 
 
 def test_environment_variables_are_lambdas(make_runtime):
-    rt = make_runtime(spec("Echo", "echo.handler", memory_size=512,
-                           environment={"TABLE": "orders", "TZ": ":UTC"}))
+    rt = make_runtime(
+        spec("Echo", "echo.handler", memory_size=512, environment={"TABLE": "orders", "TZ": ":UTC"})
+    )
     res = rt.invoke("Echo", {}, trace_id="Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
     env = res.payload["env"]
     expected = {
@@ -78,8 +86,15 @@ def test_environment_variables_are_lambdas(make_runtime):
         "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",
     }
     assert {k: env.get(k) for k in expected} == expected
-    for key in ("LAMBDA_RUNTIME_DIR", "AWS_LAMBDA_RUNTIME_API", "PATH", "LANG", "LD_LIBRARY_PATH",
-                "PYTHONPATH", "TMPDIR"):
+    for key in (
+        "LAMBDA_RUNTIME_DIR",
+        "AWS_LAMBDA_RUNTIME_API",
+        "PATH",
+        "LANG",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "TMPDIR",
+    ):
         assert key in env, key
     assert res.payload["cwd"] == str(BASIC)
     # The trace id is per invocation: gone when the next one has none.
@@ -108,8 +123,11 @@ def test_log_has_lambdas_platform_lines(make_runtime):
     assert lines[2] == f"START RequestId: {res.request_id} Version: $LATEST"
     body = lines[3:-2]
     assert body[:2] == ["to stdout", "to stderr"]
-    assert re.match(rf"^\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{res.request_id}"
-                    r"\ta warning with args$", body[2])
+    assert re.match(
+        rf"^\[WARNING\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t{res.request_id}"
+        r"\ta warning with args$",
+        body[2],
+    )
     assert body[3].startswith("[ERROR]\t") and body[3].endswith("\tfrom a named logger")
     assert "info is below the default level" not in res.log  # root stays at WARNING
     assert body[4:] == ["raw fd write", "context.log line"]
@@ -119,8 +137,9 @@ def test_log_has_lambdas_platform_lines(make_runtime):
     parsed = parse_report(res.log)  # the line carries two decimals; the result, full precision
     assert parsed.duration_ms == pytest.approx(res.report.duration_ms, abs=0.005)
     assert parsed.init_duration_ms == pytest.approx(res.report.init_duration_ms, abs=0.005)
-    assert parsed._replace(duration_ms=0, init_duration_ms=0) == \
-        res.report._replace(duration_ms=0, init_duration_ms=0)
+    assert parsed._replace(duration_ms=0, init_duration_ms=0) == res.report._replace(
+        duration_ms=0, init_duration_ms=0
+    )
     warm = rt.invoke("Printer", {})
     assert not warm.log.startswith("INIT_START") and "Init Duration" not in warm.log
 
@@ -143,9 +162,11 @@ def test_records_and_log_streams_are_written(make_runtime, state_dir):
     results = [rt.invoke("Noop", {}) for _ in range(3)] + [rt.invoke("Echo", {})]
     rt.flush()
     db = sqlite3.connect(state_dir / "warmstart.db")
-    rows = db.execute("SELECT request_id, function, version, environment_id, start_kind, init_ms, "
-                      "duration_ms, billed_ms, memory_mb, max_memory_mb, status, cpu_throttled "
-                      "FROM invocations ORDER BY started_at").fetchall()
+    rows = db.execute(
+        "SELECT request_id, function, version, environment_id, start_kind, init_ms, "
+        "duration_ms, billed_ms, memory_mb, max_memory_mb, status, cpu_throttled "
+        "FROM invocations ORDER BY started_at"
+    ).fetchall()
     assert [r[0] for r in rows] == [r.request_id for r in results]
     assert [r[4] for r in rows] == ["cold", "warm", "warm", "cold"]
     assert rows[0][1:4] == ("Noop", "$LATEST", results[0].environment_id)
@@ -181,8 +202,11 @@ def test_threads_invoke_concurrently(make_runtime):
 
 
 def test_results_are_encoded_as_the_aws_runtime_does(make_runtime):
-    rt = make_runtime(spec("Dec", "results.decimals"), spec("Uni", "results.unicode"),
-                      spec("Raw", "results.raw_bytes"))
+    rt = make_runtime(
+        spec("Dec", "results.decimals"),
+        spec("Uni", "results.unicode"),
+        spec("Raw", "results.raw_bytes"),
+    )
     assert rt.invoke("Dec", {}).payload == {"price": 1.5, "count": 3}
     uni = rt.invoke("Uni", {})
     assert uni.payload == {"text": "héllo ✓"}

@@ -46,14 +46,21 @@ def test_packaged_dependencies_win_over_the_runtimes(make_runtime, tmp_path):
 
 def test_layers(make_runtime, tmp_path):
     layer = tmp_path / "layer"
-    site = layer / "python" / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / \
-        "site-packages"
+    site = (
+        layer
+        / "python"
+        / "lib"
+        / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+        / "site-packages"
+    )
     site.mkdir(parents=True)
     (site / "sitemod.py").write_text("NAME = 'from site-packages in the layer'\n")
     shutil.copytree(APPS / "layer" / "python", layer / "python", dirs_exist_ok=True)
     rt = make_runtime(spec("Layered", "uses_layer.handler", layers=(layer,)))
     assert rt.invoke("Layered", {}).payload == {
-        "layer": "from the layer", "site": "from site-packages in the layer"}
+        "layer": "from the layer",
+        "site": "from site-packages in the layer",
+    }
 
 
 def test_sys_path_has_only_what_lambda_gives(make_runtime):
@@ -78,24 +85,37 @@ def test_json_log_format(make_runtime):
     assert kinds[0] == "platform.initStart" and kinds[-1] == "platform.report"
     assert "platform.start" in kinds
     start = events[kinds.index("platform.start")]
-    assert start["record"] == {"requestId": res.request_id, "version": "$LATEST",
-                               "functionArn": res.arn}
+    assert start["record"] == {
+        "requestId": res.request_id,
+        "version": "$LATEST",
+        "functionArn": res.arn,
+    }
     report = events[-1]["record"]
     assert report["requestId"] == res.request_id and report["status"] == "success"
-    assert set(report["metrics"]) == {"durationMs", "billedDurationMs", "memorySizeMB",
-                                      "maxMemoryUsedMB", "initDurationMs"}
+    assert set(report["metrics"]) == {
+        "durationMs",
+        "billedDurationMs",
+        "memorySizeMB",
+        "maxMemoryUsedMB",
+        "initDurationMs",
+    }
     app = [e for e in events if "level" in e]
     # JSON mode logs at INFO by default, with the runtime's fields.
-    assert {e["message"] for e in app} >= {"a warning with args", "info is below the default level",
-                                           "from a named logger"}
+    assert {e["message"] for e in app} >= {
+        "a warning with args",
+        "info is below the default level",
+        "from a named logger",
+    }
     warning = next(e for e in app if e["level"] == "WARNING")
     assert warning["requestId"] == res.request_id and warning["logger"] == "root"
     assert "to stdout" in lines  # print output stays plain text
 
 
-@pytest.mark.skipif(shutil.which("python3.12") is None and
-                    not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(),
-                    reason="no Python 3.12 on this machine")
+@pytest.mark.skipif(
+    shutil.which("python3.12") is None
+    and not Path("/root/.pyenv/versions/3.12.1/bin/python3.12").exists(),
+    reason="no Python 3.12 on this machine",
+)
 def test_the_runtimes_python_is_used_when_on_path(make_runtime, tmp_path, monkeypatch):
     from warmstart.engine import interpreters
 
@@ -115,9 +135,46 @@ def test_the_runtimes_python_is_used_when_on_path(make_runtime, tmp_path, monkey
 
 def test_a_missing_runtime_python_falls_back_with_one_warning(make_runtime, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    rt = make_runtime(spec("Old", "echo.handler").replace(runtime="python3.7"),
-                      spec("Old2", "echo.handler").replace(runtime="python3.7"))
+    rt = make_runtime(
+        spec("Old", "echo.handler").replace(runtime="python3.7"),
+        spec("Old2", "echo.handler").replace(runtime="python3.7"),
+    )
     assert rt.warnings == [
         f"python3.7 not found on PATH: running with Python {sys.version_info[0]}."
-        f"{sys.version_info[1]} ({sys.executable}) instead"]
+        f"{sys.version_info[1]} ({sys.executable}) instead"
+    ]
     assert rt.invoke("Old", {}).payload["python"] == list(sys.version_info[:2])
+
+
+def _interpreters() -> list[str]:
+    """Every python3.9..3.13 on this machine that runs (PATH entries may be shims that fail)."""
+    import glob
+
+    from warmstart.engine.interpreters import _probe
+
+    found = {}
+    for minor in range(9, 14):
+        candidates = [shutil.which(f"python3.{minor}") or ""]
+        candidates += sorted(
+            glob.glob(os.path.expanduser(f"~/.pyenv/versions/3.{minor}.*/bin/python3.{minor}"))
+        )
+        for c in candidates:
+            if c and _probe(c) is not None:
+                found[minor] = c
+                break
+    return [found[m] for m in sorted(found)]
+
+
+@pytest.mark.parametrize(
+    "python",
+    _interpreters()
+    or [
+        pytest.param("", marks=pytest.mark.skip(reason="no other Python versions on this machine"))
+    ],
+)
+def test_the_runtime_runs_on_every_python_lambda_supports(make_runtime, python):
+    rt = make_runtime(spec("Echo", "echo.handler"), spec("Raiser", "raiser.handler"), python=python)
+    res = rt.invoke("Echo", {"k": 1})
+    assert res.payload["event"] == {"k": 1} and res.start_kind == "cold"
+    assert rt.invoke("Echo", {}).start_kind == "warm"
+    assert rt.invoke("Raiser", {}).error_type == "OrderError"

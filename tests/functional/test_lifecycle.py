@@ -57,7 +57,7 @@ def test_configure_validates(make_runtime):
     from warmstart import SpecError
 
     rt = make_runtime(spec("Echo", "echo.handler"))
-    with pytest.raises(SpecError, match="MemorySize: 64 is outside 128..10240"):
+    with pytest.raises(SpecError, match=r"MemorySize: 64 is outside 128\.\.10240"):
         rt.configure("Echo", memory_size=64)
     assert rt.function("Echo").memory_size == 128
 
@@ -83,22 +83,27 @@ def test_recycle_while_busy_discards_after_the_invocation(make_runtime):
 def test_close_leaves_nothing_running(make_runtime):
     # make_runtime checks after the test that every process and cgroup is gone; here an
     # environment is frozen, one is busy in a long sleep, and one is in INIT when we close.
-    rt = make_runtime(spec("Threads", "threads.handler"), spec("Sleeper", "sleeper.handler"),
-                      spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"},
-                           timeout=60))
+    rt = make_runtime(
+        spec("Threads", "threads.handler"),
+        spec("Sleeper", "sleeper.handler"),
+        spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"}, timeout=60),
+    )
     rt.invoke("Threads", {})
     results = []
     for name, ev in (("Sleeper", {"seconds": 30}), ("Slow", {})):
-        threading.Thread(target=lambda n=name, e=ev: results.append(rt.invoke(n, e)),
-                         daemon=True).start()
-    assert wait_for(lambda: len(rt.environments()) == 3 and all(
-        e["pid"] for e in rt.environments()))
+        threading.Thread(
+            target=lambda n=name, e=ev: results.append(rt.invoke(n, e)), daemon=True
+        ).start()
+    assert wait_for(
+        lambda: len(rt.environments()) == 3 and all(e["pid"] for e in rt.environments())
+    )
     pids = [e["pid"] for e in rt.environments()]
     rt.close()
     assert all(wait_for(lambda p=p: process_gone(p)) for p in pids)
 
 
-OWNER = textwrap.dedent("""
+OWNER = (
+    textwrap.dedent("""
     import json, sys, threading, time
     from warmstart import FunctionSpec, Runtime
     specs = [FunctionSpec(n, h, __CODE__, runtime=__PY__, timeout=60)
@@ -114,15 +119,22 @@ OWNER = textwrap.dedent("""
                       "work_dir": rt.service.work_dir}), flush=True)
     with rt:
         time.sleep(60)
-""").replace("__CODE__", repr(str(BASIC))).replace("__PY__", repr(PY))
+""")
+    .replace("__CODE__", repr(str(BASIC)))
+    .replace("__PY__", repr(PY))
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_killing_the_owner_leaves_nothing_behind(tmp_path, sig):
     script = tmp_path / "owner.py"
     script.write_text(OWNER)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "state")],
-                            stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "state")],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
     try:
         info = json.loads(proc.stdout.readline())
         assert all(not process_gone(p) for p in info["pids"])

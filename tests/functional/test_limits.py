@@ -19,8 +19,11 @@ def test_timeout(make_runtime):
     assert time.monotonic() - t0 < 3
     assert res.function_error == "Unhandled" and res.error_type == "Sandbox.Timedout"
     assert list(res.payload) == ["errorType", "errorMessage"]
-    assert re.match(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {res.request_id} "
-                    r"Task timed out after 1\.00 seconds$", res.payload["errorMessage"])
+    assert re.match(
+        rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z {res.request_id} "
+        r"Task timed out after 1\.00 seconds$",
+        res.payload["errorMessage"],
+    )
     assert res.payload["errorMessage"] + "\n" in res.log
     assert "going to sleep" in res.log
     assert res.report.status == "timeout" and res.report.duration_ms == 1000.0
@@ -38,20 +41,23 @@ def test_remaining_time_counts_down(make_runtime):
 
 @pytest.mark.usefixtures("needs_cgroups")
 def test_out_of_memory_with_cgroups(make_runtime):
-    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128))
+    # At 128 MB the CPU share is small and faulting pages in is slow: give it time to hit OOM.
+    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128, timeout=15))
     assert rt.invoke("Hog", {"mb": 16}).payload == {"allocated_mb": 16}
     res = rt.invoke("Hog", {"mb": 400})
     assert res.error_type == "Runtime.OutOfMemory"
-    assert res.payload == {"errorType": "Runtime.OutOfMemory", "errorMessage":
-                           f"RequestId: {res.request_id} Error: Runtime exited with error: "
-                           "signal: killed"}
+    assert res.payload == {
+        "errorType": "Runtime.OutOfMemory",
+        "errorMessage": f"RequestId: {res.request_id} Error: Runtime exited with error: "
+        "signal: killed",
+    }
     assert res.report.max_memory_used_mb == 128
     assert res.report.line().endswith("\tStatus: error\tError Type: Runtime.OutOfMemory")
     assert rt.invoke("Hog", {"mb": 1}).start_kind == "cold"
 
 
 def test_out_of_memory_without_cgroups(make_runtime):
-    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128), isolation="none")
+    rt = make_runtime(spec("Hog", "hog.handler", memory_size=128, timeout=15), isolation="none")
     assert "isolation: none (turned off)" in rt.isolation
     assert rt.invoke("Hog", {"mb": 16}).payload == {"allocated_mb": 16}
     res = rt.invoke("Hog", {"mb": 400})
@@ -62,8 +68,10 @@ def test_out_of_memory_without_cgroups(make_runtime):
 
 @pytest.mark.usefixtures("needs_cgroups")
 def test_cpu_share_follows_memory(make_runtime):
-    rt = make_runtime(spec("Small", "cpu.handler", memory_size=128, timeout=60),
-                      spec("Large", "cpu.handler", memory_size=1024, timeout=60))
+    rt = make_runtime(
+        spec("Small", "cpu.handler", memory_size=128, timeout=60),
+        spec("Large", "cpu.handler", memory_size=1024, timeout=60),
+    )
     rt.invoke("Small", {"n": 1})
     rt.invoke("Large", {"n": 1})
     large = rt.invoke("Large", {"n": 1_500_000})

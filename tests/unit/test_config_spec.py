@@ -32,7 +32,10 @@ def test_spec_accepts_str_paths_and_validates(tmp_path):
     with pytest.raises(SpecError, match="Layers: 6 layers"):
         validate(spec.replace(layers=(tmp_path,) * 6))
     with pytest.raises(SpecError, match="more than ReservedConcurrentExecutions"):
-        validate(spec.replace(auto_publish_alias="live", provisioned_concurrency=3,
-                              reserved_concurrency=2))
+        validate(
+            spec.replace(
+                auto_publish_alias="live", provisioned_concurrency=3, reserved_concurrency=2
+            )
+        )
     with pytest.raises(SpecError, match="only applies with LogFormat JSON"):
         validate(spec.replace(application_log_level="DEBUG"))

@@ -22,8 +22,14 @@ def test_vcpus():
 def test_env_spec_quotas():
     iso = Isolation("cgroup-v2", root=Path("/fake/warmstart-1"), cores=2)
     spec = iso.env_spec("e1", 128)
-    assert spec == {"version": 2, "dir": "/fake/warmstart-1/e1", "cpu_quota_us": 7236,
-                    "cpu_period_us": 100_000, "memory_bytes": 128 << 20, "pids_max": 1024}
+    assert spec == {
+        "version": 2,
+        "dir": "/fake/warmstart-1/e1",
+        "cpu_quota_us": 7236,
+        "cpu_period_us": 100_000,
+        "memory_bytes": 128 << 20,
+        "pids_max": 1024,
+    }
     assert iso.env_spec("e2", 3538)["cpu_quota_us"] == -1  # a whole machine: not throttled
     assert iso.cpu_throttled(1024) and not iso.cpu_throttled(4096)
     none = Isolation("none", reason="turned off")

@@ -30,22 +30,35 @@ def test_json_format():
     assert out["level"] == "WARNING" and out["message"] == "hello you" and out["order"] == 7
     assert out["requestId"] == "rid" and out["timestamp"].endswith("Z")
     try:
-        1 / 0
+        print(1 / 0)
     except ZeroDivisionError:
         import sys
 
         r = record(exc_info=sys.exc_info())
     r.aws_request_id = "rid"
     out = json.loads(logsetup.JsonFormatter().format(r))
-    assert out["errorType"] == "ZeroDivisionError" and out["location"] == "/var/task/app.py:handler:3"
+    assert (
+        out["errorType"] == "ZeroDivisionError" and out["location"] == "/var/task/app.py:handler:3"
+    )
 
 
 def test_error_lines():
     logsetup.json_mode = False
-    lines = logsetup.error_lines({"errorMessage": "boom", "errorType": "ValueError",
-                                  "stackTrace": ['  File "a.py", line 1, in h\n    x()\n']})
-    assert lines == ["[ERROR] ValueError: boom", "Traceback (most recent call last):",
-                     '\u00a0\u00a0File "a.py", line 1, in h', "\u00a0\u00a0\u00a0\u00a0x()"]
+    lines = logsetup.error_lines(
+        {
+            "errorMessage": "boom",
+            "errorType": "ValueError",
+            "stackTrace": ['  File "a.py", line 1, in h\n    x()\n'],
+        }
+    )
+    assert lines == [
+        "[ERROR] ValueError: boom",
+        "Traceback (most recent call last):",
+        '\u00a0\u00a0File "a.py", line 1, in h',
+        "\u00a0\u00a0\u00a0\u00a0x()",
+    ]
     # The Traceback line appears even with an empty stack trace, as in the AWS runtime.
-    assert logsetup.error_lines({"errorMessage": "m", "errorType": "T", "stackTrace": []}) == \
-        ["[ERROR] T: m", "Traceback (most recent call last):"]
+    assert logsetup.error_lines({"errorMessage": "m", "errorType": "T", "stackTrace": []}) == [
+        "[ERROR] T: m",
+        "Traceback (most recent call last):",
+    ]

@@ -9,18 +9,34 @@ from warmstart.engine.runtime import protocol
 
 
 def test_invoke_frames_round_trip():
-    frame = protocol.encode_invoke(1234, b"req-id", b"arn:x", b'{"a": 1}', b'{"c": 1}',
-                                   b'{"i": 2}', b"Root=1")
+    frame = protocol.encode_invoke(
+        1234, b"req-id", b"arn:x", b'{"a": 1}', b'{"c": 1}', b'{"i": 2}', b"Root=1"
+    )
     assert protocol.frame_length(frame) == len(frame)
-    assert protocol.decode_invoke(frame) == (1234, "req-id", "arn:x", b'{"c": 1}', b'{"i": 2}',
-                                             b"Root=1", b'{"a": 1}')
+    assert protocol.decode_invoke(frame) == (
+        1234,
+        "req-id",
+        "arn:x",
+        b'{"c": 1}',
+        b'{"i": 2}',
+        b"Root=1",
+        b'{"a": 1}',
+    )
 
 
 def test_response_frames_round_trip():
-    frame = protocol.encode_response(protocol.RESULT, protocol.FUNCTION_ERROR, 1.5, 20480, 77,
-                                     b"log\n", b"payload")
-    assert protocol.decode_response(frame) == (protocol.RESULT, protocol.FUNCTION_ERROR, 1.5,
-                                               20480, 77, b"log\n", b"payload")
+    frame = protocol.encode_response(
+        protocol.RESULT, protocol.FUNCTION_ERROR, 1.5, 20480, 77, b"log\n", b"payload"
+    )
+    assert protocol.decode_response(frame) == (
+        protocol.RESULT,
+        protocol.FUNCTION_ERROR,
+        1.5,
+        20480,
+        77,
+        b"log\n",
+        b"payload",
+    )
 
 
 def test_frame_length_needs_the_prefix():

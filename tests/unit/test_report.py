@@ -7,9 +7,11 @@ import pytest
 from warmstart import Report, parse_report
 from warmstart.observe.report import ReportParseError, billed_ms
 
-REAL = ("REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 26.73 ms\t"
-        "Billed Duration: 27 ms\tMemory Size: 128 MB\tMax Memory Used: 75 MB\t"
-        "Init Duration: 166.62 ms\t")
+REAL = (
+    "REPORT RequestId: 3604209a-e9a3-11e6-939a-754dd98c7be3\tDuration: 26.73 ms\t"
+    "Billed Duration: 27 ms\tMemory Size: 128 MB\tMax Memory Used: 75 MB\t"
+    "Init Duration: 166.62 ms\t"
+)
 
 
 def test_parse_a_real_line():
@@ -21,11 +23,14 @@ def test_parse_a_real_line():
 def test_format_round_trips():
     assert Report("3604209a-e9a3-11e6-939a-754dd98c7be3", 26.73, 27, 128, 75, 166.62).line() == REAL
     timeout = Report("id", 3000.0, 3000, 128, 40, None, status="timeout")
-    assert timeout.line() == ("REPORT RequestId: id\tDuration: 3000.00 ms\tBilled Duration: 3000 ms"
-                              "\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tStatus: timeout")
+    assert timeout.line() == (
+        "REPORT RequestId: id\tDuration: 3000.00 ms\tBilled Duration: 3000 ms"
+        "\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tStatus: timeout"
+    )
     oom = Report("id", 12.5, 13, 128, 128, 80.0, status="error", error_type="Runtime.OutOfMemory")
-    assert oom.line().endswith("\tInit Duration: 80.00 ms\tStatus: error\t"
-                               "Error Type: Runtime.OutOfMemory")
+    assert oom.line().endswith(
+        "\tInit Duration: 80.00 ms\tStatus: error\tError Type: Runtime.OutOfMemory"
+    )
     snap = Report("id", 1.0, 2, 512, 60, None, 398.97, 182)
     assert snap.line().endswith("\tRestore Duration: 398.97 ms\tBilled Restore Duration: 182 ms\t")
     for r in (timeout, oom, snap):
@@ -34,9 +39,17 @@ def test_format_round_trips():
 
 def test_json_record():
     r = Report("id", 18.5934, 19, 2048, 246, 120.1)
-    assert r.record() == {"requestId": "id", "status": "success", "metrics": {
-        "durationMs": 18.593, "billedDurationMs": 19, "memorySizeMB": 2048,
-        "maxMemoryUsedMB": 246, "initDurationMs": 120.1}}
+    assert r.record() == {
+        "requestId": "id",
+        "status": "success",
+        "metrics": {
+            "durationMs": 18.593,
+            "billedDurationMs": 19,
+            "memorySizeMB": 2048,
+            "maxMemoryUsedMB": 246,
+            "initDurationMs": 120.1,
+        },
+    }
 
 
 def test_billing():

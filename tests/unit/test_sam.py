@@ -101,16 +101,29 @@ def test_full_template(tmp_path):
     t = load_template(write(tmp_path, FULL))
     assert list(t.functions) == ["Hello"]  # Named's condition is false
     f = t.functions["Hello"]
-    assert (f.handler, f.runtime, f.code_dir) == ("app.handler", "python3.12",
-                                                  (tmp_path / "src").resolve())
+    assert (f.handler, f.runtime, f.code_dir) == (
+        "app.handler",
+        "python3.12",
+        (tmp_path / "src").resolve(),
+    )
     assert (f.memory_size, f.timeout, f.architecture) == (256, 5, "arm64")
     assert f.environment == {
-        "STAGE": "dev", "SHARED": "local", "TABLE": "Table", "TABLE_ARN": "Table.Arn",
-        "URL": "https://us-east-1.example.com/dev", "JOINED": "a-dev", "MODE": "safe",
-        "ACCOUNT": "123456789012"}
+        "STAGE": "dev",
+        "SHARED": "local",
+        "TABLE": "Table",
+        "TABLE_ARN": "Table.Arn",
+        "URL": "https://us-east-1.example.com/dev",
+        "JOINED": "a-dev",
+        "MODE": "safe",
+        "ACCOUNT": "123456789012",
+    }
     # Globals lists come first, then the function's (SAM's rule).
     assert f.layers == ((tmp_path / "layer").resolve(),) * 2
-    assert (f.auto_publish_alias, f.provisioned_concurrency, f.reserved_concurrency) == ("live", 2, 5)
+    assert (f.auto_publish_alias, f.provisioned_concurrency, f.reserved_concurrency) == (
+        "live",
+        2,
+        5,
+    )
     assert f.snap_start and f.ephemeral_storage_mb == 1024
     assert (f.log_format, f.application_log_level) == ("JSON", "DEBUG")
     assert f.events["Get"]["Type"] == "Api"
@@ -138,61 +151,104 @@ def test_parse_parameter_overrides():
 
 
 def test_merge_globals():
-    assert merge_globals({"a": 1, "m": {"x": 1, "y": 1}, "l": [1]},
-                         {"a": 2, "m": {"y": 2}, "l": [2]}) == {"a": 2, "m": {"x": 1, "y": 2},
-                                                                 "l": [1, 2]}
+    assert merge_globals(
+        {"a": 1, "m": {"x": 1, "y": 1}, "l": [1]}, {"a": 2, "m": {"y": 2}, "l": [2]}
+    ) == {"a": 2, "m": {"x": 1, "y": 2}, "l": [1, 2]}
     # An intrinsic is a value, not a map to merge.
     assert merge_globals({"m": {"Ref": "X"}}, {"m": {"k": 1}}) == {"m": {"k": 1}}
 
 
 def test_json_template_and_plain_cloudformation(tmp_path):
     (tmp_path / "code").mkdir()
-    body = {"Resources": {
-        "Fn": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Handler": "index.handler", "Runtime": "python3.11", "Code": "code",
-            "FunctionName": "my-function", "MemorySize": 512}},
-        "Inline": {"Type": "AWS::Lambda::Function", "Properties": {
-            "Handler": "index.handler", "Runtime": "python3.11",
-            "Code": {"ZipFile": "def handler(e, c):\n    return 42\n"}}},
-        "Alias": {"Type": "AWS::Lambda::Alias", "Properties": {
-            "FunctionName": {"Ref": "Fn"}, "Name": "live", "FunctionVersion": "1",
-            "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}}},
-    }}
+    body = {
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "index.handler",
+                    "Runtime": "python3.11",
+                    "Code": "code",
+                    "FunctionName": "my-function",
+                    "MemorySize": 512,
+                },
+            },
+            "Inline": {
+                "Type": "AWS::Lambda::Function",
+                "Properties": {
+                    "Handler": "index.handler",
+                    "Runtime": "python3.11",
+                    "Code": {"ZipFile": "def handler(e, c):\n    return 42\n"},
+                },
+            },
+            "Alias": {
+                "Type": "AWS::Lambda::Alias",
+                "Properties": {
+                    "FunctionName": {"Ref": "Fn"},
+                    "Name": "live",
+                    "FunctionVersion": "1",
+                    "ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1},
+                },
+            },
+        }
+    }
     path = tmp_path / "template.json"
     path.write_text(json.dumps(body))
     t = load_template(path)
     assert set(t.functions) == {"my-function", "Inline"}
     fn = t.functions["my-function"]
-    assert (fn.logical_id, fn.memory_size, fn.code_dir) == ("Fn", 512, (tmp_path / "code").resolve())
+    assert (fn.logical_id, fn.memory_size, fn.code_dir) == (
+        "Fn",
+        512,
+        (tmp_path / "code").resolve(),
+    )
     assert (fn.auto_publish_alias, fn.provisioned_concurrency) == ("live", 1)
     assert (t.functions["Inline"].code_dir / "index.py").read_text().startswith("def handler")
 
 
-@pytest.mark.parametrize("props, prop, problem", [
-    ({"MemorySize": 64}, "MemorySize", "64 is outside 128..10240"),
-    ({"MemorySize": 10241}, "MemorySize", "10241 is outside 128..10240"),
-    ({"Timeout": 0}, "Timeout", "0 is outside 1..900"),
-    ({"Timeout": 901}, "Timeout", "901 is outside 1..900"),
-    ({"Timeout": "soon"}, "Timeout", "'soon' is not a whole number"),
-    ({"CodeUri": "missing/"}, "CodeUri", "code folder 'missing/' does not exist"),
-    ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", "points to S3"),
-    ({"Handler": "has space.handler"}, "Handler", "is not a handler"),
-    ({"Environment": {"Variables": {"BIG": "x" * 5000}}}, "Environment.Variables",
-     "over Lambda's 4 KB limit"),
-    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "Environment.Variables",
-     "AWS_REGION is reserved by Lambda"),
-    ({"EphemeralStorage": {"Size": 100}}, "EphemeralStorage.Size", "100 is outside 512..10240"),
-    ({"ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
-     "ProvisionedConcurrencyConfig", "needs AutoPublishAlias"),
-    ({"LoggingConfig": {"LogFormat": "XML"}}, "LoggingConfig.LogFormat", "'XML' is not Text or JSON"),
-    ({"Architectures": ["x86_64", "arm64"]}, "Architectures", "exactly one"),
-    ({"ReservedConcurrentExecutions": -1}, "ReservedConcurrentExecutions", "is not >= 0"),
-    ({"PackageType": "Image"}, "PackageType", "container images are not supported"),
-])
+@pytest.mark.parametrize(
+    "props, prop, problem",
+    [
+        ({"MemorySize": 64}, "MemorySize", "64 is outside 128..10240"),
+        ({"MemorySize": 10241}, "MemorySize", "10241 is outside 128..10240"),
+        ({"Timeout": 0}, "Timeout", "0 is outside 1..900"),
+        ({"Timeout": 901}, "Timeout", "901 is outside 1..900"),
+        ({"Timeout": "soon"}, "Timeout", "'soon' is not a whole number"),
+        ({"CodeUri": "missing/"}, "CodeUri", "code folder 'missing/' does not exist"),
+        ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", "points to S3"),
+        ({"Handler": "has space.handler"}, "Handler", "is not a handler"),
+        (
+            {"Environment": {"Variables": {"BIG": "x" * 5000}}},
+            "Environment.Variables",
+            "over Lambda's 4 KB limit",
+        ),
+        (
+            {"Environment": {"Variables": {"AWS_REGION": "x"}}},
+            "Environment.Variables",
+            "AWS_REGION is reserved by Lambda",
+        ),
+        ({"EphemeralStorage": {"Size": 100}}, "EphemeralStorage.Size", "100 is outside 512..10240"),
+        (
+            {"ProvisionedConcurrencyConfig": {"ProvisionedConcurrentExecutions": 1}},
+            "ProvisionedConcurrencyConfig",
+            "needs AutoPublishAlias",
+        ),
+        (
+            {"LoggingConfig": {"LogFormat": "XML"}},
+            "LoggingConfig.LogFormat",
+            "'XML' is not Text or JSON",
+        ),
+        ({"Architectures": ["x86_64", "arm64"]}, "Architectures", "exactly one"),
+        ({"ReservedConcurrentExecutions": -1}, "ReservedConcurrentExecutions", "is not >= 0"),
+        ({"PackageType": "Image"}, "PackageType", "container images are not supported"),
+    ],
+)
 def test_invalid_definitions_name_the_function_and_property(tmp_path, props, prop, problem):
     base = {"Handler": "app.handler", "Runtime": "python3.12", "CodeUri": "src/"}
-    doc = {"Resources": {"Broken": {"Type": "AWS::Serverless::Function",
-                                    "Properties": {**base, **props}}}}
+    doc = {
+        "Resources": {
+            "Broken": {"Type": "AWS::Serverless::Function", "Properties": {**base, **props}}
+        }
+    }
     (tmp_path / "src").mkdir()
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc))
@@ -203,16 +259,23 @@ def test_invalid_definitions_name_the_function_and_property(tmp_path, props, pro
     assert str(e.value).startswith(f"Function 'Broken': {prop}: ")
 
 
-@pytest.mark.parametrize("body, message", [
-    ("Resources: [", "is not a valid template"),
-    ("Foo: 1\n", "has no Resources section"),
-    ("Resources:\n  T:\n    Type: AWS::SQS::Queue\n", "defines no Lambda functions"),
-    ("Parameters:\n  P: {Type: String}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
-     "    Properties: {Handler: a.b, Runtime: python3.12, CodeUri: src/, Timeout: !Ref P}\n",
-     "parameter P has no Default"),
-    ("Globals:\n  Function:\n    Role: x\nResources:\n  F:\n    Type: AWS::Serverless::Function\n",
-     "'Role' is not a supported property of 'Function'"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("Resources: [", "is not a valid template"),
+        ("Foo: 1\n", "has no Resources section"),
+        ("Resources:\n  T:\n    Type: AWS::SQS::Queue\n", "defines no Lambda functions"),
+        (
+            "Parameters:\n  P: {Type: String}\nResources:\n  F:\n    Type: AWS::Serverless::Function\n"
+            "    Properties: {Handler: a.b, Runtime: python3.12, CodeUri: src/, Timeout: !Ref P}\n",
+            "parameter P has no Default",
+        ),
+        (
+            "Globals:\n  Function:\n    Role: x\nResources:\n  F:\n    Type: AWS::Serverless::Function\n",
+            "'Role' is not a supported property of 'Function'",
+        ),
+    ],
+)
 def test_broken_templates(tmp_path, body, message):
     with pytest.raises(TemplateError, match=message):
         load_template(write(tmp_path, body))
@@ -257,12 +320,15 @@ def test_every_short_tag_parses(tmp_path):
 def test_build_folder_is_mentioned_and_used_on_request(tmp_path):
     built = tmp_path / ".aws-sam" / "build" / "F"
     built.mkdir(parents=True)
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         Resources:
           F:
             Type: AWS::Serverless::Function
             Properties: {Handler: app.handler, Runtime: python3.12, CodeUri: src/}
-    """)
+    """,
+    )
     t = load_template(path)
     assert t.functions["F"].code_dir == (tmp_path / "src").resolve()
     assert any("--build-dir" in n for n in t.notes)

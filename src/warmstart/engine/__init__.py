@@ -5,5 +5,13 @@ from .limits import Isolation, detect
 from .result import InvokeResult
 from .service import Service
 
-__all__ = ["Environment", "InitOutcome", "InvokeResult", "Isolation", "Request", "Response",
-           "Service", "detect"]
+__all__ = [
+    "Environment",
+    "InitOutcome",
+    "InvokeResult",
+    "Isolation",
+    "Request",
+    "Response",
+    "Service",
+    "detect",
+]

@@ -47,7 +47,7 @@ class Channel:
         view = memoryview(data)
         while view:
             try:
-                view = view[os.write(self.wfd, view):]
+                view = view[os.write(self.wfd, view) :]
             except BlockingIOError:
                 if not self._wait(self.wfd, select.POLLOUT, deadline_ns):
                     return False
@@ -118,7 +118,7 @@ class Channel:
         def writable() -> None:
             nonlocal view
             try:
-                view = view[os.write(self.wfd, view):]
+                view = view[os.write(self.wfd, view) :]
             except BlockingIOError:
                 return
             except OSError:

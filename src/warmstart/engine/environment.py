@@ -40,11 +40,26 @@ EXIT_WAIT_S = 5.0  # how long to wait for the zygote to report a dead environmen
 class Request:
     """One invocation as an environment receives it."""
 
-    __slots__ = ("arn", "client_context", "deadline_ms", "event", "identity", "request_id",
-                 "trace_id")
+    __slots__ = (
+        "arn",
+        "client_context",
+        "deadline_ms",
+        "event",
+        "identity",
+        "request_id",
+        "trace_id",
+    )
 
-    def __init__(self, request_id: str, deadline_ms: int, arn: str, event: bytes,
-                 client_context: bytes = b"", identity: bytes = b"", trace_id: bytes = b"") -> None:
+    def __init__(
+        self,
+        request_id: str,
+        deadline_ms: int,
+        arn: str,
+        event: bytes,
+        client_context: bytes = b"",
+        identity: bytes = b"",
+        trace_id: bytes = b"",
+    ) -> None:
         self.request_id = request_id
         self.deadline_ms = deadline_ms
         self.arn = arn
@@ -57,12 +72,28 @@ class Request:
 class Response:
     """What came back: a result (`kind` OK), or the environment timed out or exited."""
 
-    __slots__ = ("cpu_us", "duration_ms", "exit", "function_error", "kind", "log", "max_rss_kb",
-                 "payload")
+    __slots__ = (
+        "cpu_us",
+        "duration_ms",
+        "exit",
+        "function_error",
+        "kind",
+        "log",
+        "max_rss_kb",
+        "payload",
+    )
 
-    def __init__(self, kind: str, function_error: bool = False, duration_ms: float = 0.0,
-                 max_rss_kb: int = 0, cpu_us: int = 0, log: bytes = b"", payload: bytes = b"",
-                 exit: ExitStatus | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        function_error: bool = False,
+        duration_ms: float = 0.0,
+        max_rss_kb: int = 0,
+        cpu_us: int = 0,
+        log: bytes = b"",
+        payload: bytes = b"",
+        exit: ExitStatus | None = None,
+    ) -> None:
         self.kind = kind
         self.function_error = function_error
         self.duration_ms = duration_ms
@@ -78,8 +109,15 @@ class InitOutcome:
 
     __slots__ = ("duration_ms", "error", "exit", "kind", "log", "max_rss_kb")
 
-    def __init__(self, kind: str, duration_ms: float, log: bytes = b"", max_rss_kb: int = 0,
-                 error: bytes = b"", exit: ExitStatus | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        duration_ms: float,
+        log: bytes = b"",
+        max_rss_kb: int = 0,
+        error: bytes = b"",
+        exit: ExitStatus | None = None,
+    ) -> None:
         self.kind = kind  # OK, "error" (the runtime reported an init error), TIMED_OUT, EXITED
         self.duration_ms = duration_ms
         self.log = log
@@ -145,9 +183,17 @@ class Environment(ABC):
 class PythonEnvironment(Environment):
     """A Python environment forked from a zygote, spoken to over two pipes."""
 
-    def __init__(self, server: ForkServer, env_id: str, config: dict[str, Any],
-                 memory_mb: int, init_type: str, stream: str, spin_us: int,
-                 freeze: bool = True) -> None:
+    def __init__(
+        self,
+        server: ForkServer,
+        env_id: str,
+        config: dict[str, Any],
+        memory_mb: int,
+        init_type: str,
+        stream: str,
+        spin_us: int,
+        freeze: bool = True,
+    ) -> None:
         self.server = server
         self.id = env_id
         self.config = config
@@ -235,20 +281,27 @@ class PythonEnvironment(Environment):
 
     def _frame(self, r: Request) -> bytes:
         return protocol.encode_invoke(
-            r.deadline_ms, r.request_id.encode(), r.arn.encode(), r.event,
-            r.client_context, r.identity, r.trace_id,
+            r.deadline_ms,
+            r.request_id.encode(),
+            r.arn.encode(),
+            r.event,
+            r.client_context,
+            r.identity,
+            r.trace_id,
         )
 
     def _response(self, frame: bytes | None) -> Response:
         if frame is TIMEOUT:
             self.kill()
             status = self.wait(EXIT_WAIT_S)
-            return Response(TIMED_OUT, log=self._take_leftover_log(), max_rss_kb=self.max_rss_kb,
-                            exit=status)
+            return Response(
+                TIMED_OUT, log=self._take_leftover_log(), max_rss_kb=self.max_rss_kb, exit=status
+            )
         if not frame:
             status = self.wait(EXIT_WAIT_S)
-            return Response(EXITED, log=self._take_leftover_log(), max_rss_kb=self.max_rss_kb,
-                            exit=status)
+            return Response(
+                EXITED, log=self._take_leftover_log(), max_rss_kb=self.max_rss_kb, exit=status
+            )
         _, flags, duration, rss, cpu, log, payload = protocol.decode_response(frame)
         self.max_rss_kb = rss
         self.invocations += 1

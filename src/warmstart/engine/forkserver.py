@@ -1,4 +1,4 @@
-"""The pool's side of a zygote (see engine/runtime/zygote.py): start it, ask it to fork, learn exits."""
+"""The pool's side of a zygote (engine/runtime/zygote.py): start it, ask for forks, learn exits."""
 
 from __future__ import annotations
 
@@ -58,8 +58,15 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [self.executable, "-I", "-S", "-B", str(ZYGOTE), str(theirs.fileno()),
-                 json.dumps(self.leftovers)],
+                [
+                    self.executable,
+                    "-I",
+                    "-S",
+                    "-B",
+                    str(ZYGOTE),
+                    str(theirs.fileno()),
+                    json.dumps(self.leftovers),
+                ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -81,10 +88,13 @@ class ForkServer:
             self._proc.wait()
             raise EngineError(f"the runtime process of {self.executable} did not start")
         ours.settimeout(None)
-        self.version = tuple(ready["version"])  # type: ignore[assignment]
+        major, minor, micro = ready["version"]
+        self.version = (int(major), int(minor), int(micro))
         self.pid = int(ready["pid"])
         self._sock = ours
-        self._reader = threading.Thread(target=self._read_loop, name="warmstart-zygote", daemon=True)
+        self._reader = threading.Thread(
+            target=self._read_loop, name="warmstart-zygote", daemon=True
+        )
         self._reader.start()
 
     def _ensure_started(self) -> socket.socket:
@@ -132,8 +142,9 @@ class ForkServer:
             pending, self._exits = self._exits, {}
             self._sock = None
             if not self._closed:
-                log.warning("the runtime process of %s exited; environments were lost",
-                            self.executable)
+                log.warning(
+                    "the runtime process of %s exited; environments were lost", self.executable
+                )
         for fut in pending.values():
             fut.set_result(LOST)
         sock.close()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 __all__ = ["Interpreter", "resolve"]
 
-_PROBE = "import sys; print(sys.version_info[0], sys.version_info[1], sys.version_info[2], sys.executable)"
+_PROBE = "import sys; print(*sys.version_info[:3], sys.executable)"
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,16 @@ class Interpreter:
         return f"{self.version[0]}.{self.version[1]}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(command: str) -> Interpreter | None:
     """Run the command once and ask it what it is (PATH entries may be shims that fail)."""
     try:
         out = subprocess.run(
             [command, "-I", "-S", "-c", _PROBE],
-            capture_output=True, text=True, timeout=20, check=True,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
         ).stdout.split(maxsplit=3)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -63,7 +66,8 @@ def resolve(runtime: str, override: str | None = None) -> Interpreter:
     if found is not None and found.short_version == want:
         return found
     return Interpreter(
-        cur.executable, cur.version,
+        cur.executable,
+        cur.version,
         warning=f"{runtime} not found on PATH: running with Python {cur.short_version} "
-                f"({cur.executable}) instead",
+        f"({cur.executable}) instead",
     )

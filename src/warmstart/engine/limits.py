@@ -60,13 +60,19 @@ class Isolation:
     def describe(self) -> str:
         """One line for the start-up message."""
         if self.mode == "cgroup-v1":
-            return ("isolation: cgroup v1 (CPU share per memory size, memory limit, "
-                    "1024 processes); idle environments frozen with SIGSTOP")
+            return (
+                "isolation: cgroup v1 (CPU share per memory size, memory limit, "
+                "1024 processes); idle environments frozen with SIGSTOP"
+            )
         if self.mode == "cgroup-v2":
-            return ("isolation: cgroup v2 (CPU share per memory size, memory limit, "
-                    "1024 processes); idle environments frozen with SIGSTOP")
-        return (f"isolation: none ({self.reason}): CPU not throttled, memory enforced by an RSS "
-                "watchdog; idle environments frozen with SIGSTOP")
+            return (
+                "isolation: cgroup v2 (CPU share per memory size, memory limit, "
+                "1024 processes); idle environments frozen with SIGSTOP"
+            )
+        return (
+            f"isolation: none ({self.reason}): CPU not throttled, memory enforced by an RSS "
+            "watchdog; idle environments frozen with SIGSTOP"
+        )
 
     def cpu_throttled(self, memory_mb: int) -> bool:
         return self.cgroups and vcpus_for(memory_mb, self.cores) < self.cores

@@ -77,10 +77,13 @@ class PythonAdapter:
         exe = self.interpreter(runtime).executable
         with self._lock:
             if exe not in self._servers:
-                self._servers[exe] = ForkServer(exe, {
-                    "cgroups": [str(p) for p in self.isolation.paths()],
-                    "trees": [str(self.work_dir)],
-                })
+                self._servers[exe] = ForkServer(
+                    exe,
+                    {
+                        "cgroups": [str(p) for p in self.isolation.paths()],
+                        "trees": [str(self.work_dir)],
+                    },
+                )
             return self._servers[exe]
 
     def prestart(self, runtimes: set[str]) -> None:
@@ -93,8 +96,10 @@ class PythonAdapter:
         interp = self.interpreter(runtime)
         major, minor, micro = interp.version
         digest = hashlib.sha256(f"{interp.executable} {interp.version}".encode()).hexdigest()
-        return (f"python:{major}.{minor}.v{micro}",
-                f"arn:aws:lambda:{self.config.region}::runtime:{digest}")
+        return (
+            f"python:{major}.{minor}.v{micro}",
+            f"arn:aws:lambda:{self.config.region}::runtime:{digest}",
+        )
 
     def _base(self, version: Version) -> dict[str, Any]:
         """What every environment of a version shares (computed once per version)."""
@@ -107,8 +112,10 @@ class PythonAdapter:
         task_root = str(spec.code_dir)
         sys_path = [task_root]
         for layer in spec.layers:
-            sys_path += [str(layer / "python" / "lib" / f"python{interp.short_version}" / "site-packages"),
-                         str(layer / "python")]
+            sys_path += [
+                str(layer / "python" / "lib" / f"python{interp.short_version}" / "site-packages"),
+                str(layer / "python"),
+            ]
         sys_path.append(str(self.runtime_dir))
         cfg = self.config
         env = {
@@ -129,14 +136,23 @@ class PythonAdapter:
             "LAMBDA_RUNTIME_DIR": str(self.runtime_dir),
             "LANG": "en_US.UTF-8",
             "TZ": ":UTC",
-            "PATH": ":".join([os.path.dirname(interp.executable), "/usr/local/bin", "/usr/bin",
-                              "/bin", *(str(layer / "bin") for layer in spec.layers)]),
-            "LD_LIBRARY_PATH": ":".join([f"{task_root}/lib", *(str(layer / "lib") for layer in spec.layers)]),
+            "PATH": ":".join(
+                [
+                    os.path.dirname(interp.executable),
+                    "/usr/local/bin",
+                    "/usr/bin",
+                    "/bin",
+                    *(str(layer / "bin") for layer in spec.layers),
+                ]
+            ),
+            "LD_LIBRARY_PATH": ":".join(
+                [f"{task_root}/lib", *(str(layer / "lib") for layer in spec.layers)]
+            ),
             "PYTHONPATH": str(self.runtime_dir),
         }
-        for key in CREDENTIALS:
-            if key in os.environ:
-                env[key] = os.environ[key]
+        for name in CREDENTIALS:
+            if name in os.environ:
+                env[name] = os.environ[name]
         if spec.log_format == "JSON":
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
@@ -176,8 +192,14 @@ class PythonAdapter:
         throttled = self.isolation.cgroups and vcpus_for(version.spec.memory_size) < 1
         config["spin_us"] = 0 if throttled else self.config.spin_us
         return PythonEnvironment(
-            self.server(version.spec.runtime), env_id, config, version.spec.memory_size,
-            init_type, stream, self.config.spin_us, freeze=self.config.freeze,
+            self.server(version.spec.runtime),
+            env_id,
+            config,
+            version.spec.memory_size,
+            init_type,
+            stream,
+            self.config.spin_us,
+            freeze=self.config.freeze,
         )
 
     def close(self) -> None:

@@ -22,10 +22,29 @@ class InvokeResult:
     """
 
     __slots__ = (
-        "_log", "_payload", "arn", "cpu_ms", "cpu_throttled", "environment_id", "error_type",
-        "function_error", "function_name", "init_text", "json_logs", "latency_ms", "architecture",
-        "output", "platform_text", "qualifier", "raw", "report", "request_id", "start_kind",
-        "started_at", "stream", "version",
+        "_log",
+        "_payload",
+        "architecture",
+        "arn",
+        "cpu_ms",
+        "cpu_throttled",
+        "environment_id",
+        "error_type",
+        "function_error",
+        "function_name",
+        "init_text",
+        "json_logs",
+        "latency_ms",
+        "output",
+        "platform_text",
+        "qualifier",
+        "raw",
+        "report",
+        "request_id",
+        "start_kind",
+        "started_at",
+        "stream",
+        "version",
     )
 
     def __init__(
@@ -78,7 +97,7 @@ class InvokeResult:
 
     @property
     def payload(self) -> Any:
-        """The decoded JSON result, or the error JSON on a function error (raw bytes if not JSON)."""
+        """The decoded JSON result, or the error JSON on a function error (bytes if not JSON)."""
         if self._payload is _UNSET:
             try:
                 self._payload = jsonfast.loads(self.raw) if self.raw else None
@@ -106,14 +125,21 @@ class InvokeResult:
                 t = self.started_at
                 self._log = (
                     self.init_text
-                    + platform_event("platform.start",
-                                     {"requestId": rid, "functionArn": self.arn, "version": self.version}, t)
+                    + platform_event(
+                        "platform.start",
+                        {"requestId": rid, "functionArn": self.arn, "version": self.version},
+                        t,
+                    )
                     + out
-                    + platform_event("platform.report", self.report.record(), t + self.latency_ms / 1000)
+                    + platform_event(
+                        "platform.report", self.report.record(), t + self.latency_ms / 1000
+                    )
                 )
             else:
-                self._log = (f"{self.init_text}START RequestId: {rid} Version: {self.version}\n"
-                             f"{out}{self.platform_text}END RequestId: {rid}\n{self.report.line()}\n")
+                self._log = (
+                    f"{self.init_text}START RequestId: {rid} Version: {self.version}\n"
+                    f"{out}{self.platform_text}END RequestId: {rid}\n{self.report.line()}\n"
+                )
         return self._log
 
     @property
@@ -127,14 +153,30 @@ class InvokeResult:
         """The invocation record (see observe/records.py COLUMNS)."""
         r = self.report
         return (
-            self.request_id, self.function_name, self.version, self.qualifier, self.environment_id,
-            self.start_kind, r.init_duration_ms, r.restore_duration_ms, r.duration_ms,
-            r.billed_duration_ms, r.memory_size_mb, r.max_memory_used_mb, self.status,
-            self.error_type, self.started_at, self.latency_ms, self.cpu_ms, int(self.cpu_throttled),
+            self.request_id,
+            self.function_name,
+            self.version,
+            self.qualifier,
+            self.environment_id,
+            self.start_kind,
+            r.init_duration_ms,
+            r.restore_duration_ms,
+            r.duration_ms,
+            r.billed_duration_ms,
+            r.memory_size_mb,
+            r.max_memory_used_mb,
+            self.status,
+            self.error_type,
+            self.started_at,
+            self.latency_ms,
+            self.cpu_ms,
+            int(self.cpu_throttled),
             self.architecture,
         )
 
     def __repr__(self) -> str:
         err = f" {self.error_type}" if self.error_type else ""
-        return (f"<InvokeResult {self.function_name}:{self.version} {self.start_kind} "
-                f"{self.report.duration_ms:.2f} ms{err}>")
+        return (
+            f"<InvokeResult {self.function_name}:{self.version} {self.start_kind} "
+            f"{self.report.duration_ms:.2f} ms{err}>"
+        )

@@ -34,7 +34,7 @@ from ..errors import (
 from ..observe.logs import init_report, init_start, iso_ms
 from ..observe.records import RecordWriter
 from ..observe.report import Report, billed_ms
-from ..spec import NAME_RE, FunctionSpec, validate
+from ..spec import FunctionSpec, validate
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
@@ -55,10 +55,21 @@ RESERVED_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_REASON = "ConcurrentInvocationLimitExceeded"
 WATCHDOG_INTERVAL_S = 0.01
 _SIGNAL_NAMES = {
-    1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction", 5: "trace/breakpoint trap",
-    6: "aborted", 7: "bus error", 8: "floating point exception", 9: "killed",
-    10: "user defined signal 1", 11: "segmentation fault", 12: "user defined signal 2",
-    13: "broken pipe", 14: "alarm clock", 15: "terminated",
+    1: "hangup",
+    2: "interrupt",
+    3: "quit",
+    4: "illegal instruction",
+    5: "trace/breakpoint trap",
+    6: "aborted",
+    7: "bus error",
+    8: "floating point exception",
+    9: "killed",
+    10: "user defined signal 1",
+    11: "segmentation fault",
+    12: "user defined signal 2",
+    13: "broken pipe",
+    14: "alarm clock",
+    15: "terminated",
 }
 
 
@@ -68,11 +79,22 @@ class Version:
     Keeps what every invocation needs from the spec, so the invoke path reads attributes.
     """
 
-    __slots__ = ("arn", "cpu_throttled", "function", "json_logs", "memory", "name", "pool",
-                 "python", "spec", "timeout")
+    __slots__ = (
+        "arn",
+        "cpu_throttled",
+        "function",
+        "json_logs",
+        "memory",
+        "name",
+        "pool",
+        "python",
+        "spec",
+        "timeout",
+    )
 
-    def __init__(self, function: Function, name: str, spec: FunctionSpec, arn: str,
-                 cpu_throttled: bool) -> None:
+    def __init__(
+        self, function: Function, name: str, spec: FunctionSpec, arn: str, cpu_throttled: bool
+    ) -> None:
         self.function = function
         self.name = name
         self.spec = spec
@@ -86,8 +108,16 @@ class Version:
 
 
 class Function:
-    __slots__ = ("aliases", "latest", "name", "next_version", "on_demand", "provisioned",
-                 "reserved", "versions")
+    __slots__ = (
+        "aliases",
+        "latest",
+        "name",
+        "next_version",
+        "on_demand",
+        "provisioned",
+        "reserved",
+        "versions",
+    )
 
     def __init__(self, spec: FunctionSpec, latest: Callable[[Function], Version]) -> None:
         self.name = spec.name
@@ -109,8 +139,17 @@ class Throttle:
 class _Call:
     """One invocation on its way through the engine."""
 
-    __slots__ = ("arn", "counted", "event", "kind", "qualifier", "request_id", "started", "t0",
-                 "version")
+    __slots__ = (
+        "arn",
+        "counted",
+        "event",
+        "kind",
+        "qualifier",
+        "request_id",
+        "started",
+        "t0",
+        "version",
+    )
 
     def __init__(self, version: Version, qualifier: str | None, arn: str, event: bytes) -> None:
         self.version = version
@@ -154,10 +193,13 @@ def encode_event(event: Any, limit: int = SYNC_PAYLOAD_LIMIT) -> bytes:
         try:
             data = jsonfast.dumps(event).encode()
         except (TypeError, ValueError) as e:
-            raise InvalidRequestContentError(f"Could not serialize the event as JSON: {e}") from None
+            raise InvalidRequestContentError(
+                f"Could not serialize the event as JSON: {e}"
+            ) from None
     if len(data) > limit:
         raise RequestTooLargeError(
-            f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+            f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+        )
     return data
 
 
@@ -168,7 +210,9 @@ def exit_message(status: ExitStatus | None) -> str:
         return "Runtime exited without providing a reason"
     if status.code > 0:
         return f"Runtime exited with error: exit status {status.code}"
-    return f"Runtime exited with error: signal: {_SIGNAL_NAMES.get(-status.code, str(-status.code))}"
+    return (
+        f"Runtime exited with error: signal: {_SIGNAL_NAMES.get(-status.code, str(-status.code))}"
+    )
 
 
 class Service:
@@ -179,8 +223,12 @@ class Service:
             svc.invoke("Hello", {"k": "v"}).payload
     """
 
-    def __init__(self, specs: Iterable[FunctionSpec], config: Config | None = None,
-                 isolation: Isolation | None = None) -> None:
+    def __init__(
+        self,
+        specs: Iterable[FunctionSpec],
+        config: Config | None = None,
+        isolation: Isolation | None = None,
+    ) -> None:
         self.config = config or Config.resolve()
         self.functions: dict[str, Function] = {}
         self._lock = threading.Lock()
@@ -198,19 +246,23 @@ class Service:
             raise
         self.work_dir = tempfile.mkdtemp(prefix="warmstart-")
         try:
-            self.adapter = PythonAdapter(self.config, self.isolation, Path(self.work_dir))
             self.writer = RecordWriter(self.config.state_dir, records=self.config.records)
+            self.adapter = PythonAdapter(self.config, self.isolation, Path(self.work_dir))
             self._check_runtimes()
-            self.adapter.prestart({f.latest.spec.runtime for f in self.functions.values()
-                                   if f.latest.spec.is_python})
+            self.adapter.prestart(
+                {f.latest.spec.runtime for f in self.functions.values() if f.latest.spec.is_python}
+            )
         except BaseException:
             self._cleanup_dirs()
             raise
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._reaper, name="warmstart-reaper", daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._reaper, name="warmstart-reaper", daemon=True)
+        ]
         if not self.isolation.cgroups:
-            self._threads.append(threading.Thread(target=self._watchdog, name="warmstart-rss",
-                                                  daemon=True))
+            self._threads.append(
+                threading.Thread(target=self._watchdog, name="warmstart-rss", daemon=True)
+            )
         for t in self._threads:
             t.start()
         try:
@@ -221,7 +273,8 @@ class Service:
                     self.create_alias(fn.name, spec.auto_publish_alias, version)
                     if spec.provisioned_concurrency:
                         self.put_provisioned_concurrency(
-                            fn.name, spec.auto_publish_alias, spec.provisioned_concurrency)
+                            fn.name, spec.auto_publish_alias, spec.provisioned_concurrency
+                        )
         except BaseException:
             self.close()
             raise
@@ -234,15 +287,17 @@ class Service:
         self.functions[spec.name] = Function(spec, lambda fn: self._version(fn, LATEST, spec))
 
     def _version(self, fn: Function, name: str, spec: FunctionSpec) -> Version:
-        return Version(fn, name, spec, self._arn(fn.name),
-                       self.isolation.cpu_throttled(spec.memory_size))
+        return Version(
+            fn, name, spec, self._arn(fn.name), self.isolation.cpu_throttled(spec.memory_size)
+        )
 
     def _unreserved_capacity(self) -> int:
         reserved = sum(f.reserved or 0 for f in self.functions.values())
         if reserved > self.config.account_concurrency:
             raise EngineError(
                 f"reserved concurrency ({reserved}) exceeds the account limit "
-                f"({self.config.account_concurrency})")
+                f"({self.config.account_concurrency})"
+            )
         return self.config.account_concurrency - reserved
 
     def _check_runtimes(self) -> None:
@@ -251,7 +306,9 @@ class Service:
             spec = fn.latest.spec
             if not spec.is_python:
                 self.warnings.append(
-                    f"{spec.name}: runtime {spec.runtime} is not supported yet; it cannot be invoked")
+                    f"{spec.name}: runtime {spec.runtime} is not supported yet; "
+                    "it cannot be invoked"
+                )
                 continue
             if spec.runtime in seen:
                 continue
@@ -342,7 +399,8 @@ class Service:
             if fn.reserved is not None and others + count > fn.reserved:
                 raise EngineError(
                     f"{fn.name}: provisioned concurrency {count} exceeds its reserved "
-                    f"concurrency ({fn.reserved})")
+                    f"concurrency ({fn.reserved})"
+                )
             version.pool.provisioned_target = count
         self._provision(version)
 
@@ -377,8 +435,9 @@ class Service:
         for t in threads:
             t.join()
         for e in errors:
-            log.warning("%s: a provisioned environment failed to initialize: %s",
-                        version.function.name, e)
+            log.warning(
+                "%s: a provisioned environment failed to initialize: %s", version.function.name, e
+            )
 
     def _set_provisioned(self, fn: Function, delta: int) -> None:
         fn.provisioned += delta
@@ -407,8 +466,15 @@ class Service:
 
     # -- changes ---------------------------------------------------------------------------
 
-    def configure(self, name: str, *, memory_size: int | None = None, timeout: int | None = None,
-                  environment: dict[str, str] | None = None, **changes: Any) -> FunctionSpec:
+    def configure(
+        self,
+        name: str,
+        *,
+        memory_size: int | None = None,
+        timeout: int | None = None,
+        environment: dict[str, str] | None = None,
+        **changes: Any,
+    ) -> FunctionSpec:
         """Change $LATEST's configuration; its environments are replaced (next invoke is cold).
 
         Example: svc.configure("Hello", memory_size=1024, timeout=10)
@@ -436,8 +502,9 @@ class Service:
         Provisioned environments are replaced by fresh ones. Returns how many were discarded.
         """
         fn = self.function(name)
-        versions = [self.resolve(name, qualifier)[0]] if qualifier else \
-            [fn.latest, *fn.versions.values()]
+        versions = (
+            [self.resolve(name, qualifier)[0]] if qualifier else [fn.latest, *fn.versions.values()]
+        )
         discarded = []
         with self._lock:
             for v in versions:
@@ -464,7 +531,8 @@ class Service:
             arn = self._arn(version.function.name, qualifier)
         if not version.python:
             raise UnsupportedRuntimeError(
-                f"{version.function.name}: runtime {version.spec.runtime} is not supported yet")
+                f"{version.function.name}: runtime {version.spec.runtime} is not supported yet"
+            )
         if self._closed:
             raise EngineError("the runtime is closed")
         return _Call(version, qualifier, arn, encode_event(event))
@@ -511,9 +579,15 @@ class Service:
             if env is None:
                 return
             self._busy.discard(env)
-            if alive and not (pool.retired or env.retired or self._closed or (
+            if alive and not (
+                pool.retired
+                or env.retired
+                or self._closed
+                or (
                     self.config.max_lifetime_s is not None
-                    and time.monotonic() - env.created > self.config.max_lifetime_s)):
+                    and time.monotonic() - env.created > self.config.max_lifetime_s
+                )
+            ):
                 if call.kind == PROVISIONED:
                     pool.idle_provisioned.append(env)
                 else:
@@ -538,9 +612,16 @@ class Service:
             self._busy.add(env)
         return env
 
-    def invoke(self, name: str, event: Any = None, qualifier: str | None = None, *,
-               client_context: bytes | str | None = None, identity: bytes | str | None = None,
-               trace_id: str | None = None) -> InvokeResult:
+    def invoke(
+        self,
+        name: str,
+        event: Any = None,
+        qualifier: str | None = None,
+        *,
+        client_context: bytes | str | None = None,
+        identity: bytes | str | None = None,
+        trace_id: str | None = None,
+    ) -> InvokeResult:
         """Invoke a function synchronously (RequestResponse) and return its result.
 
         Raises TooManyRequestsError when throttled, ResourceNotFoundError for an unknown
@@ -556,17 +637,25 @@ class Service:
                 init = env.start(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
-            resp = env.invoke(self._request(call, client_context, identity, trace_id),
-                              call.version.timeout)
+            resp = env.invoke(
+                self._request(call, client_context, identity, trace_id), call.version.timeout
+            )
             result = self._finish(call, env, init, resp)
             alive = result.report.status == "success"
             return self._record(result)
         finally:
             self._release(call, env, alive)
 
-    async def ainvoke(self, name: str, event: Any = None, qualifier: str | None = None, *,
-                      client_context: bytes | str | None = None, identity: bytes | str | None = None,
-                      trace_id: str | None = None) -> InvokeResult:
+    async def ainvoke(
+        self,
+        name: str,
+        event: Any = None,
+        qualifier: str | None = None,
+        *,
+        client_context: bytes | str | None = None,
+        identity: bytes | str | None = None,
+        trace_id: str | None = None,
+    ) -> InvokeResult:
         """`invoke` for asyncio: many invocations at once from one thread."""
         call = self._prepare(name, event, qualifier)
         env = self._acquire(call)
@@ -578,8 +667,9 @@ class Service:
                 init = await env.astart(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
-            resp = await env.ainvoke(self._request(call, client_context, identity, trace_id),
-                                     call.version.timeout)
+            resp = await env.ainvoke(
+                self._request(call, client_context, identity, trace_id), call.version.timeout
+            )
             result = self._finish(call, env, init, resp)
             alive = result.report.status == "success"
             return self._record(result)
@@ -590,10 +680,17 @@ class Service:
         self.writer.submit(result)
         return result
 
-    def _request(self, call: _Call, client_context: bytes | str | None,
-                 identity: bytes | str | None, trace_id: str | None) -> Request:
+    def _request(
+        self,
+        call: _Call,
+        client_context: bytes | str | None,
+        identity: bytes | str | None,
+        trace_id: str | None,
+    ) -> Request:
         return Request(
-            call.request_id, int(call.started * 1000) + call.version.timeout * 1000, call.arn,
+            call.request_id,
+            int(call.started * 1000) + call.version.timeout * 1000,
+            call.arn,
             call.event,
             client_context.encode() if isinstance(client_context, str) else client_context or b"",
             identity.encode() if isinstance(identity, str) else identity or b"",
@@ -602,25 +699,46 @@ class Service:
 
     # -- results ---------------------------------------------------------------------------
 
-    def _init_text(self, version: Version, env: Environment, init: InitOutcome, started: float,
-                   report: bool) -> str:
+    def _init_text(
+        self, version: Version, env: Environment, init: InitOutcome, started: float, report: bool
+    ) -> str:
         """INIT_START, the INIT output, and INIT_REPORT when Lambda writes one."""
         spec = version.spec
         json_logs = spec.log_format == "JSON"
         rv, rv_arn = self.adapter.runtime_version(spec.runtime)
-        text = init_start(json_logs, rv, rv_arn, env.init_type, spec.name, version.name,
-                          env.stream, spec.memory_size, started)
+        text = init_start(
+            json_logs,
+            rv,
+            rv_arn,
+            env.init_type,
+            spec.name,
+            version.name,
+            env.stream,
+            spec.memory_size,
+            started,
+        )
         text += init.log.decode("utf-8", "replace")
         if text and not text.endswith("\n"):
             text += "\n"
         if not init.ok:
             status = "timeout" if init.kind == TIMED_OUT else "error"
-            text += init_report(json_logs, init.duration_ms, status,
-                                None if status == "timeout" else self._init_error(init)[0],
-                                env.init_type, started + init.duration_ms / 1000)
+            text += init_report(
+                json_logs,
+                init.duration_ms,
+                status,
+                None if status == "timeout" else self._init_error(init)[0],
+                env.init_type,
+                started + init.duration_ms / 1000,
+            )
         elif report:
-            text += init_report(json_logs, init.duration_ms, "success", None, env.init_type,
-                                started + init.duration_ms / 1000)
+            text += init_report(
+                json_logs,
+                init.duration_ms,
+                "success",
+                None,
+                env.init_type,
+                started + init.duration_ms / 1000,
+            )
         return text
 
     def _init_error(self, init: InitOutcome) -> tuple[str, str]:
@@ -628,37 +746,60 @@ class Service:
         if init.kind == "error":
             try:
                 err = json.loads(init.error)
-                return str(err.get("errorType", "Runtime.Unknown")), str(err.get("errorMessage", ""))
+                return str(err.get("errorType", "Runtime.Unknown")), str(
+                    err.get("errorMessage", "")
+                )
             except ValueError:
                 return "Runtime.Unknown", "Unknown application error occurred"
         if init.kind == TIMED_OUT:
             return "Sandbox.Timedout", "INIT timed out"
         return "Runtime.ExitError", exit_message(init.exit)
 
-    def _finish(self, call: _Call, env: Environment, init: InitOutcome | None,
-                resp: Response | None) -> InvokeResult:
+    def _finish(
+        self, call: _Call, env: Environment, init: InitOutcome | None, resp: Response | None
+    ) -> InvokeResult:
         version = call.version
-        if (init is None and resp is not None and resp.kind == OK and not resp.function_error
-                and len(resp.payload) <= SYNC_PAYLOAD_LIMIT
-                and (self.isolation.cgroups or resp.max_rss_kb <= version.memory << 10)):
+        if (
+            init is None
+            and resp is not None
+            and resp.kind == OK
+            and not resp.function_error
+            and len(resp.payload) <= SYNC_PAYLOAD_LIMIT
+            and (self.isolation.cgroups or resp.max_rss_kb <= version.memory << 10)
+        ):
             # A warm invocation that worked: most of them. Nothing to decide.
             mem = version.memory
             duration = resp.duration_ms
             used = -(-resp.max_rss_kb // 1024)
             return InvokeResult(
-                call.request_id, version.function.name, version.name, call.qualifier, call.arn,
-                resp.payload, None, None,
-                Report(call.request_id, duration, billed_ms(duration), mem,
-                       used if used < mem else mem),
-                call.kind, env.id, env.stream, call.started,
-                (time.perf_counter_ns() - call.t0) / 1e6, resp.cpu_us / 1000,
-                version.cpu_throttled, version.spec.architecture, version.json_logs, "",
+                call.request_id,
+                version.function.name,
+                version.name,
+                call.qualifier,
+                call.arn,
+                resp.payload,
+                None,
+                None,
+                Report(
+                    call.request_id, duration, billed_ms(duration), mem, used if used < mem else mem
+                ),
+                call.kind,
+                env.id,
+                env.stream,
+                call.started,
+                (time.perf_counter_ns() - call.t0) / 1e6,
+                resp.cpu_us / 1000,
+                version.cpu_throttled,
+                version.spec.architecture,
+                version.json_logs,
+                "",
                 resp.log,
             )
         return self._finish_slow(call, env, init, resp)
 
-    def _finish_slow(self, call: _Call, env: Environment, init: InitOutcome | None,
-                     resp: Response | None) -> InvokeResult:
+    def _finish_slow(
+        self, call: _Call, env: Environment, init: InitOutcome | None, resp: Response | None
+    ) -> InvokeResult:
         version = call.version
         spec = version.spec
         rid = call.request_id
@@ -697,8 +838,12 @@ class Service:
             if resp.kind == OK and not self.isolation.cgroups and resp.max_rss_kb > mem * 1024:
                 env.kill()  # over its memory between two watchdog samples
                 env.wait(5.0)
-                resp = Response(EXITED, exit=ExitStatus(-9, oom=True), log=resp.log,
-                                duration_ms=resp.duration_ms)
+                resp = Response(
+                    EXITED,
+                    exit=ExitStatus(-9, oom=True),
+                    log=resp.log,
+                    duration_ms=resp.duration_ms,
+                )
             if resp.kind == OK:
                 raw = resp.payload
                 if resp.function_error:
@@ -707,10 +852,14 @@ class Service:
                 elif len(raw) > SYNC_PAYLOAD_LIMIT:
                     function_error = "Unhandled"
                     error_type = "Function.ResponseSizeTooLarge"
-                    raw = json.dumps({
-                        "errorMessage": "Response payload size exceeded maximum allowed payload "
-                                        f"size ({SYNC_PAYLOAD_LIMIT} bytes).",
-                        "errorType": error_type}).encode()
+                    raw = json.dumps(
+                        {
+                            "errorMessage": "Response payload size exceeded maximum allowed "
+                            "payload "
+                            f"size ({SYNC_PAYLOAD_LIMIT} bytes).",
+                            "errorType": error_type,
+                        }
+                    ).encode()
             elif resp.kind == TIMED_OUT:
                 function_error = "Unhandled"
                 error_type = "Sandbox.Timedout"
@@ -733,27 +882,56 @@ class Service:
                     platform = f"RequestId: {rid} Error: {message}\n{error_type}\n"
         billed_init = init_ms if env.init_type == ON_DEMAND else None
         report = Report(
-            rid, duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms, None,
-            None, status, error_type if status == "error" else None,
+            rid,
+            duration,
+            billed_ms(duration, billed_init),
+            mem,
+            min(max_mb, mem),
+            init_ms,
+            None,
+            None,
+            status,
+            error_type if status == "error" else None,
         )
         return InvokeResult(
-            rid, version.function.name, version.name, call.qualifier, call.arn, raw,
-            function_error, error_type, report, call.kind, env.id, env.stream, call.started,
-            (time.perf_counter_ns() - call.t0) / 1e6, cpu_ms, version.cpu_throttled,
-            spec.architecture, json_logs, init_text, output, platform,
+            rid,
+            version.function.name,
+            version.name,
+            call.qualifier,
+            call.arn,
+            raw,
+            function_error,
+            error_type,
+            report,
+            call.kind,
+            env.id,
+            env.stream,
+            call.started,
+            (time.perf_counter_ns() - call.t0) / 1e6,
+            cpu_ms,
+            version.cpu_throttled,
+            spec.architecture,
+            json_logs,
+            init_text,
+            output,
+            platform,
         )
 
     def _timeout_payload(self, call: _Call, rid: str) -> bytes:
         timeout = call.version.spec.timeout
-        return json.dumps({
-            "errorType": "Sandbox.Timedout",
-            "errorMessage": f"{iso_ms(time.time())} {rid} Task timed out after {timeout:.2f} seconds",
-        }).encode()
+        return json.dumps(
+            {
+                "errorType": "Sandbox.Timedout",
+                "errorMessage": f"{iso_ms(time.time())} {rid} "
+                f"Task timed out after {timeout:.2f} seconds",
+            }
+        ).encode()
 
     @staticmethod
     def _exit_payload(rid: str, error_type: str, message: str) -> bytes:
-        return json.dumps({"errorType": error_type,
-                           "errorMessage": f"RequestId: {rid} Error: {message}"}).encode()
+        return json.dumps(
+            {"errorType": error_type, "errorMessage": f"RequestId: {rid} Error: {message}"}
+        ).encode()
 
     # -- housekeeping ----------------------------------------------------------------------
 
@@ -785,16 +963,20 @@ class Service:
                         pool = v.pool
                         keep = []
                         for env in pool.idle:
-                            if (now - env.last_used > cfg.idle_timeout_s
-                                    or (cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s)):
+                            if now - env.last_used > cfg.idle_timeout_s or (
+                                cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s
+                            ):
                                 expired.append(env)
                                 pool.envs.discard(env)
                             else:
                                 keep.append(env)
                         pool.idle[:] = keep
                         if cfg.max_lifetime_s:
-                            old = [e for e in pool.idle_provisioned
-                                   if now - e.created > cfg.max_lifetime_s]
+                            old = [
+                                e
+                                for e in pool.idle_provisioned
+                                if now - e.created > cfg.max_lifetime_s
+                            ]
                             for env in old:
                                 pool.idle_provisioned.remove(env)
                                 pool.envs.discard(env)
@@ -834,11 +1016,18 @@ class Service:
                 for v in [fn.latest, *fn.versions.values()]:
                     idle = set(v.pool.idle) | set(v.pool.idle_provisioned)
                     for env in v.pool.envs:
-                        out.append({
-                            "function": fn.name, "version": v.name, "id": env.id, "pid": env.pid,
-                            "init_type": env.init_type, "state": "idle" if env in idle else "busy",
-                            "invocations": env.invocations, "stream": env.stream,
-                        })
+                        out.append(
+                            {
+                                "function": fn.name,
+                                "version": v.name,
+                                "id": env.id,
+                                "pid": env.pid,
+                                "init_type": env.init_type,
+                                "state": "idle" if env in idle else "busy",
+                                "invocations": env.invocations,
+                                "stream": env.stream,
+                            }
+                        )
         return out
 
     def close(self) -> None:
@@ -881,7 +1070,6 @@ class _ThrottleRecord:
     """A throttled invocation, recorded like the others (no environment, no log)."""
 
     __slots__ = ("call", "reason")
-    stream = None
 
     def __init__(self, call: _Call, reason: str) -> None:
         self.call = call
@@ -892,12 +1080,34 @@ class _ThrottleRecord:
         return self.call.version.function.name
 
     @property
+    def stream(self) -> str | None:
+        return None  # no environment, no log
+
+    @property
     def log(self) -> str:
         return ""
 
     def row(self) -> tuple[Any, ...]:
         c = self.call
         spec = c.version.spec
-        return (c.request_id, spec.name, c.version.name, c.qualifier, None, "throttled", None,
-                None, None, None, spec.memory_size, None, "throttled", self.reason, c.started,
-                (time.perf_counter_ns() - c.t0) / 1e6, None, None, spec.architecture)
+        return (
+            c.request_id,
+            spec.name,
+            c.version.name,
+            c.qualifier,
+            None,
+            "throttled",
+            None,
+            None,
+            None,
+            None,
+            spec.memory_size,
+            None,
+            "throttled",
+            self.reason,
+            c.started,
+            (time.perf_counter_ns() - c.t0) / 1e6,
+            None,
+            None,
+            spec.architecture,
+        )

@@ -3,5 +3,12 @@
 from .records import RecordWriter, connect, query
 from .report import Report, ReportParseError, billed_ms, parse_report
 
-__all__ = ["RecordWriter", "Report", "ReportParseError", "billed_ms", "connect", "parse_report",
-           "query"]
+__all__ = [
+    "RecordWriter",
+    "Report",
+    "ReportParseError",
+    "billed_ms",
+    "connect",
+    "parse_report",
+    "query",
+]

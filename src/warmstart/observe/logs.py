@@ -37,23 +37,46 @@ def platform_event(kind: str, record: dict[str, Any], epoch: float) -> str:
     return json.dumps({"time": iso_ms(epoch), "type": kind, "record": record}) + "\n"
 
 
-def init_start(json_format: bool, runtime_version: str, runtime_arn: str, init_type: str,
-               function: str, version: str, stream: str, memory_mb: int, epoch: float) -> str:
+def init_start(
+    json_format: bool,
+    runtime_version: str,
+    runtime_arn: str,
+    init_type: str,
+    function: str,
+    version: str,
+    stream: str,
+    memory_mb: int,
+    epoch: float,
+) -> str:
     if json_format:
-        return platform_event("platform.initStart", {
-            "initializationType": init_type, "phase": "init",
-            "runtimeVersion": runtime_version, "runtimeVersionArn": runtime_arn,
-            "functionName": function, "functionVersion": version, "instanceId": stream,
-            "instanceMaxMemory": memory_mb << 20,
-        }, epoch)
+        return platform_event(
+            "platform.initStart",
+            {
+                "initializationType": init_type,
+                "phase": "init",
+                "runtimeVersion": runtime_version,
+                "runtimeVersionArn": runtime_arn,
+                "functionName": function,
+                "functionVersion": version,
+                "instanceId": stream,
+                "instanceMaxMemory": memory_mb << 20,
+            },
+            epoch,
+        )
     return f"INIT_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_arn}\n"
 
 
-def init_report(json_format: bool, duration_ms: float, status: str, error_type: str | None,
-                init_type: str, epoch: float, phase: str = "init") -> str:
+def init_report(
+    json_format: bool,
+    duration_ms: float,
+    status: str,
+    error_type: str | None,
+    init_type: str,
+    epoch: float,
+    phase: str = "init",
+) -> str:
     if json_format:
-        record: dict[str, Any] = {"initializationType": init_type, "phase": phase,
-                                  "status": status}
+        record: dict[str, Any] = {"initializationType": init_type, "phase": phase, "status": status}
         if error_type:
             record["errorType"] = error_type
         record["metrics"] = {"durationMs": round(duration_ms, 3)}
@@ -87,13 +110,17 @@ class LogStream:
             return 0.0
 
 
-def streams(state_dir: Path, function: str | None = None, since: float | None = None) -> list[LogStream]:
+def streams(
+    state_dir: Path, function: str | None = None, since: float | None = None
+) -> list[LogStream]:
     """Log streams, oldest change first; of one function or all of them.
 
     Example: [s.name for s in streams(Path(".warmstart"), "Hello")]
     """
     root = state_dir / "logs"
-    names = [function] if function else sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    names = (
+        [function] if function else sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    )
     out = []
     for fn in names:
         base = root / fn
@@ -113,7 +140,9 @@ def functions_with_logs(state_dir: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
-def follow(paths: Iterator[list[LogStream]], interval: float = 0.25) -> Iterator[tuple[LogStream, str]]:
+def follow(
+    paths: Iterator[list[LogStream]], interval: float = 0.25
+) -> Iterator[tuple[LogStream, str]]:
     """Yield (stream, new text) as streams grow; `paths` yields the current list on each round."""
     offsets: dict[Path, int] = {}
     for current in paths:

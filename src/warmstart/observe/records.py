@@ -8,7 +8,6 @@ invocation's log text to its environment's log stream file.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import sqlite3
@@ -57,8 +56,11 @@ _SCHEMA = (
 class Recordable(Protocol):
     """What the writer takes: an invocation outcome that can give its row and its log text."""
 
-    function_name: str
-    stream: str | None
+    @property
+    def function_name(self) -> str: ...
+
+    @property
+    def stream(self) -> str | None: ...
 
     def row(self) -> tuple[Any, ...]: ...
 
@@ -91,109 +93,121 @@ def query(state_dir: Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3
 
 
 class RecordWriter:
-    """Writes records and log text in batches from one background thread.
+    """Writes records and log text to disk from a background thread, off the invoke path.
 
-    `submit` is a deque append: nothing on the caller's path touches the disk. The thread wakes
-    every `interval` seconds. It takes the GIL as few times as it can per batch, because an
-    invoking thread that polls for its result holds the GIL nearly all the time, and every
-    hand-over costs it a scheduler wake-up: the Python work is done in a few bounded steps, the
-    rows go in as multi-row INSERTs (one GIL release each instead of one per row), and each log
-    stream gets one write on a file kept open. `close` flushes everything submitted.
+    `submit` is a deque append. The thread runs at SCHED_IDLE: it gets a core only when nothing
+    else wants one. On a machine where every core is busy (a caller polling for results, its
+    environment working), any other priority takes time slices from them and shows up as
+    milliseconds in the tail latency; at SCHED_IDLE the records wait in memory instead. Past
+    MAX_BACKLOG waiting records, submitting threads write one record each to keep memory bounded.
+    Rows go in one transaction per batch; log text is appended to each stream's file at each
+    commit. `flush` and `close` write everything submitted so far.
     """
 
-    STEP = 256  # items per step of Python work (~0.5 ms holding the GIL)
-    BATCH = 8192  # items per transaction
+    COMMIT_EVERY = 512
     OPEN_STREAMS = 256  # log files kept open
+    MAX_BACKLOG = 100_000
 
     def __init__(self, state_dir: Path, interval: float = 0.2, records: bool = True) -> None:
         self.state_dir = state_dir
         self.interval = interval
         self.records = records
         self._items: deque[Recordable | tuple[str, str, str]] = deque()
+        self._lock = threading.Lock()  # guards everything below
+        self._db: sqlite3.Connection | None = None
+        self._rows = 0  # rows in the open transaction
+        self._texts: dict[tuple[str, str], list[str]] = {}  # log text not yet appended
+        self._opened = time.monotonic()  # when the open batch began
+        self._files: dict[Path, int] = {}
         self._wake = threading.Event()
         self._stop = False
-        self._db: sqlite3.Connection | None = None
-        self._files: dict[Path, int] = {}
-        self._flush_waiters: deque[threading.Event] = deque()
         self._thread = threading.Thread(target=self._run, name="warmstart-records", daemon=True)
         self._thread.start()
 
     def submit(self, item: Recordable) -> None:
         self._items.append(item)
+        if len(self._items) > self.MAX_BACKLOG:
+            self.help()
 
     def log(self, function: str, stream: str, text: str) -> None:
         """Append text that belongs to no invocation (a provisioned environment's INIT)."""
         self._items.append((function, stream, text))
 
-    def flush(self) -> None:
-        """Write everything submitted so far (from any thread); returns when done."""
-        if not self._thread.is_alive():
-            return
-        done = threading.Event()
-        self._flush_waiters.append(done)
-        self._items.append(("", "", ""))  # a marker: when the thread reaches it, all before is written
-        self._wake.set()
-        done.wait(60)
+    def help(self) -> bool:
+        """Write one pending record if nobody else is writing; True if it did something."""
+        if not self._items and not self._rows and not self._texts:
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._items:
+                self._take(self._items.popleft())
+                if self._rows >= self.COMMIT_EVERY:
+                    self._commit()
+            elif time.monotonic() - self._opened > self.interval:
+                self._commit()
+            else:
+                return False
+            return True
+        finally:
+            self._lock.release()
 
-    def _run(self) -> None:
-        # Lowest CPU priority for this thread only: on a busy machine, environments and the
-        # invoking threads go first; records wait (they are in memory, not lost).
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-        while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            try:
-                self._drain()
-            except Exception:  # a full disk must not take the engine down with it
-                log.exception("could not write invocation records")
-            if self._stop and not self._items:
-                break
-        for fd in self._files.values():
-            os.close(fd)
-        if self._db is not None:
-            self._db.close()
+    def flush(self) -> None:
+        """Write everything submitted so far (from any thread); returns when it is on disk."""
+        with self._lock:
+            self._drain()
+
+    def _take(self, item: Recordable | tuple[str, str, str]) -> None:
+        """One item into the open batch (the lock is held)."""
+        if isinstance(item, tuple):
+            function, stream, text = item
+        else:
+            if self.records:
+                if self._db is None:
+                    self._db = connect(self.state_dir)
+                if not self._rows:
+                    self._opened = time.monotonic()
+                self._db.execute(_INSERT, item.row())
+                self._rows += 1
+            function, stream, text = item.function_name, item.stream or "", item.log
+        if stream:
+            self._texts.setdefault((function, stream), []).append(text)
+
+    def _commit(self) -> None:
+        if self._db is not None and self._rows:
+            self._db.commit()
+        self._rows = 0
+        texts, self._texts = self._texts, {}
+        for (function, stream), parts in texts.items():
+            self._append(stream_path(self.state_dir, function, stream), "".join(parts))
+        self._opened = time.monotonic()
 
     def _drain(self) -> None:
         items = self._items
         while items:
-            rows: list[tuple[Any, ...]] = []
-            texts: dict[tuple[str, str], list[str]] = {}
-            markers = 0
-            while items and len(rows) < self.BATCH:
-                for _ in range(self.STEP):
-                    if not items:
-                        break
-                    item = items.popleft()
-                    if isinstance(item, tuple):
-                        function, stream, text = item
-                        if not function:
-                            markers += 1
-                            continue
-                    else:
-                        rows.append(item.row())
-                        function, stream, text = item.function_name, item.stream or "", item.log
-                    if stream:
-                        texts.setdefault((function, stream), []).append(text)
-                time.sleep(0)  # give the GIL back between steps
-            if rows and self.records:
-                self._insert(rows)
-            for (function, stream), parts in texts.items():
-                self._append(stream_path(self.state_dir, function, stream), "".join(parts))
-            for _ in range(markers):
-                with contextlib.suppress(IndexError):
-                    self._flush_waiters.popleft().set()
+            self._take(items.popleft())
+            if self._rows >= self.COMMIT_EVERY:
+                self._commit()
+        self._commit()
 
-    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
-        if self._db is None:
-            self._db = connect(self.state_dir)
-        with self._db:
-            i = 0
-            while i < len(rows):
-                n = _chunk(len(rows) - i)
-                flat = [v for row in rows[i:i + n] for v in row]
-                self._db.execute(_insert_rows(n), flat)
-                i += n
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # this thread only
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+        while not self._stop:
+            self._wake.wait(self.interval)
+            try:
+                with self._lock:
+                    self._drain()
+            except Exception:  # a full disk must not take the engine down with it
+                log.exception("could not write invocation records")
+        with self._lock:
+            self._drain()
+            for fd in self._files.values():
+                os.close(fd)
+            self._files.clear()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def _append(self, path: Path, text: str) -> None:
         fd = self._files.pop(path, -1)  # re-inserted below: the dict keeps use order
@@ -211,18 +225,7 @@ class RecordWriter:
         self._thread.join(60)
 
 
-def _chunk(n: int) -> int:
-    """Rows per INSERT: a power of two up to 512, so at most ten statement shapes are cached."""
-    size = 512
-    while size > n:
-        size //= 2
-    return size
-
-
-_ROW = f"({', '.join('?' for _ in COLUMNS)})"
-
-
-@functools.lru_cache(maxsize=16)
-def _insert_rows(n: int) -> str:
-    return (f"INSERT INTO invocations ({', '.join(name for name, _ in COLUMNS)}) VALUES "
-            + ", ".join([_ROW] * n))
+_INSERT = (
+    f"INSERT INTO invocations ({', '.join(name for name, _ in COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)

@@ -38,14 +38,19 @@ class Report(NamedTuple):
 
         Example: REPORT RequestId: 8f...\\tDuration: 1.20 ms\\tBilled Duration: 2 ms\\t...
         """
-        s = (f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
-             f"Billed Duration: {self.billed_duration_ms} ms\tMemory Size: {self.memory_size_mb} MB\t"
-             f"Max Memory Used: {self.max_memory_used_mb} MB\t")
+        s = (
+            f"REPORT RequestId: {self.request_id}\tDuration: {self.duration_ms:.2f} ms\t"
+            f"Billed Duration: {self.billed_duration_ms} ms\t"
+            f"Memory Size: {self.memory_size_mb} MB\t"
+            f"Max Memory Used: {self.max_memory_used_mb} MB\t"
+        )
         if self.init_duration_ms is not None:
             s += f"Init Duration: {self.init_duration_ms:.2f} ms\t"
         if self.restore_duration_ms is not None:
-            s += (f"Restore Duration: {self.restore_duration_ms:.2f} ms\t"
-                  f"Billed Restore Duration: {self.billed_restore_duration_ms} ms\t")
+            s += (
+                f"Restore Duration: {self.restore_duration_ms:.2f} ms\t"
+                f"Billed Restore Duration: {self.billed_restore_duration_ms} ms\t"
+            )
         if self.status == "timeout":
             s += "Status: timeout"
         elif self.status == "error":
@@ -65,8 +70,11 @@ class Report(NamedTuple):
         if self.restore_duration_ms is not None:
             metrics["restoreDurationMs"] = round(self.restore_duration_ms, 3)
             metrics["billedRestoreDurationMs"] = self.billed_restore_duration_ms
-        out: dict[str, Any] = {"requestId": self.request_id, "metrics": metrics,
-                               "status": self.status}
+        out: dict[str, Any] = {
+            "requestId": self.request_id,
+            "metrics": metrics,
+            "status": self.status,
+        }
         if self.status == "error" and self.error_type:
             out["errorType"] = self.error_type
         return out
@@ -109,8 +117,13 @@ def parse_report(text: str) -> Report:
             fields["status"] = value
         elif key == "Error Type":
             fields["error_type"] = value
-    missing = {"request_id", "duration_ms", "billed_duration_ms", "memory_size_mb",
-               "max_memory_used_mb"} - fields.keys()
+    missing = {
+        "request_id",
+        "duration_ms",
+        "billed_duration_ms",
+        "memory_size_mb",
+        "max_memory_used_mb",
+    } - fields.keys()
     if missing:
         raise ReportParseError(f"REPORT line without {', '.join(sorted(missing))}")
     return Report(**fields)

@@ -1,4 +1,5 @@
 """Starts a child process that keeps writing the time to a file."""
+
 import os
 import subprocess
 import sys
@@ -10,11 +11,19 @@ CHILD = None
 def handler(event, context):
     global CHILD
     if CHILD is None:
-        CHILD = subprocess.Popen([sys.executable, "-c", (
-            "import time, sys\n"
-            "while True:\n"
-            "    open(sys.argv[1], 'w').write(str(time.time()))\n"
-            "    time.sleep(0.005)\n"), event["file"]])
+        CHILD = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                (
+                    "import time, sys\n"
+                    "while True:\n"
+                    "    open(sys.argv[1], 'w').write(str(time.time()))\n"
+                    "    time.sleep(0.005)\n"
+                ),
+                event["file"],
+            ]
+        )
         while not os.path.exists(event["file"]):  # until the child is up and writing
             time.sleep(0.005)
     time.sleep(event.get("sleep", 0))  # the child runs while the environment does

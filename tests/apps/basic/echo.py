@@ -1,4 +1,5 @@
 """Returns what the handler sees: its event, context, environment and process."""
+
 import os
 import sys
 import tempfile
@@ -27,13 +28,18 @@ def handler(event, context):
             "log_group_name": context.log_group_name,
             "log_stream_name": context.log_stream_name,
             "remaining_ms": context.get_remaining_time_in_millis(),
-            "identity": [context.identity.cognito_identity_id,
-                         context.identity.cognito_identity_pool_id],
-            "client_context": None if context.client_context is None else {
+            "identity": [
+                context.identity.cognito_identity_id,
+                context.identity.cognito_identity_pool_id,
+            ],
+            "client_context": None
+            if context.client_context is None
+            else {
                 "custom": context.client_context.custom,
                 "env": context.client_context.env,
                 "installation_id": context.client_context.client.installation_id
-                if context.client_context.client else None,
+                if context.client_context.client
+                else None,
             },
         },
     }

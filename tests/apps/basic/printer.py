@@ -1,4 +1,5 @@
 """Writes to stdout, stderr, the logging module and fd 1 directly."""
+
 import logging
 import os
 import sys

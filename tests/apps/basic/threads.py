@@ -1,4 +1,5 @@
 """A background thread counts every millisecond; frozen environments stop counting."""
+
 import threading
 import time
 

@@ -16,22 +16,26 @@ import signal
 import sys
 import time
 import traceback
+from typing import Any, Callable
 
 from . import cgroups, jsonfast, logsetup, protocol
 from .context import ContextError, LambdaContext
 
+Handler = Callable[[Any, LambdaContext], Any]
 MAX_LOG_BYTES = 16 << 20  # what one invocation's output may add to the log; the rest is cut
 
 
 class Fault(Exception):
     """An error the runtime itself reports (errorType Runtime.*)."""
 
-    def __init__(self, error_type: str, message: str, stack_trace: list | None = None) -> None:
+    def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
         super().__init__(message)
         self.error = make_error(message, error_type, stack_trace or [])
 
 
-def make_error(message: str, error_type: str, stack_trace: list, request_id: str = "") -> dict:
+def make_error(
+    message: str, error_type: str, stack_trace: list[str], request_id: str = ""
+) -> dict[str, Any]:
     return {
         "errorMessage": message or "",
         "errorType": error_type or "",
@@ -40,9 +44,9 @@ def make_error(message: str, error_type: str, stack_trace: list, request_id: str
     }
 
 
-def fault_result(exc: BaseException, request_id: str = "") -> dict:
+def fault_result(exc: BaseException, request_id: str = "") -> dict[str, Any]:
     """The error JSON for an exception raised by user code."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames = list(traceback.extract_tb(exc.__traceback__))
     for i, frame in enumerate(frames):
         if "/bootstrap.py" not in frame.filename:
             frames = frames[i:]
@@ -50,8 +54,8 @@ def fault_result(exc: BaseException, request_id: str = "") -> dict:
     return make_error(str(exc), type(exc).__name__, traceback.format_list(frames), request_id)
 
 
-def load_handler(handler: str):
-    """Import the handler's module and return the function, raising Fault as the AWS runtime does."""
+def load_handler(handler: str) -> Handler:
+    """Import the handler's module and return the function; Fault as the AWS runtime raises it."""
     try:
         modname, fname = handler.rsplit(".", 1)
     except ValueError as e:
@@ -64,14 +68,16 @@ def load_handler(handler: str):
     try:
         module = importlib.import_module(modname.replace("/", "."))
     except ImportError as e:
-        raise Fault("Runtime.ImportModuleError", f"Unable to import module '{modname}': {e}") from None
+        raise Fault(
+            "Runtime.ImportModuleError", f"Unable to import module '{modname}': {e}"
+        ) from None
     except SyntaxError as e:
         trace = [f'  File "{e.filename}" Line {e.lineno}\n    {e.text}']
         raise Fault(
             "Runtime.UserCodeSyntaxError", f"Syntax error in module '{modname}': {e}", trace
         ) from None
     try:
-        return getattr(module, fname)
+        return getattr(module, fname)  # type: ignore[no-any-return]
     except AttributeError:
         raise Fault(
             "Runtime.HandlerNotFound", f"Handler '{fname}' missing on module '{modname}'"
@@ -100,7 +106,7 @@ class Marshaller:
 
 
 class Output:
-    """The environment's stdout and stderr: a memory file the pool also holds, read per invocation."""
+    """stdout and stderr of the environment: a memory file the pool also holds, read per invoke."""
 
     def __init__(self, fd: int) -> None:
         os.dup2(fd, 1)
@@ -111,10 +117,11 @@ class Output:
         os.dup2(null, 0)
         os.close(null)
         raw = io.FileIO(1, "w", closefd=False)
-        sys.stdout = io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace",
-                                      write_through=True)
+        sys.stdout = io.TextIOWrapper(
+            raw, encoding="utf-8", errors="backslashreplace", write_through=True
+        )
         sys.stderr = sys.stdout
-        sys.__stdout__ = sys.__stderr__ = sys.stdout
+        sys.__stdout__ = sys.__stderr__ = sys.stdout  # type: ignore[misc]
 
     @staticmethod
     def take() -> bytes:
@@ -192,13 +199,12 @@ def _set_parent_death_signal(parent: int) -> None:
         os._exit(1)
 
 
-def _set_environment(cfg: dict) -> None:
+def _set_environment(cfg: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(cfg["env"])
     os.chdir(cfg["task_root"])
     sys.path[:] = list(cfg["sys_path"]) + [p for p in sys.path if p not in cfg["sys_path"]]
     sys.argv = [os.path.join(os.path.dirname(__file__), "bootstrap.py")]
-    importlib.invalidate_caches()
     import tempfile
 
     tempfile.tempdir = None  # recomputed from TMPDIR, the environment's own /tmp
@@ -210,7 +216,7 @@ def _set_environment(cfg: dict) -> None:
             pass
 
 
-def _report_init_error(resp_fd: int, error: dict, started: float) -> None:
+def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> None:
     import logging
 
     logging.warning(
@@ -218,23 +224,26 @@ def _report_init_error(resp_fd: int, error: dict, started: float) -> None:
         "The most likely cause is an issue in the function code.\r"
     )
     sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
-    protocol.write_all(resp_fd, protocol.encode_response(
-        protocol.INIT_ERROR,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        log=Output.take(),
-        payload=json.dumps(error).encode(),
-    ))
+    protocol.write_all(
+        resp_fd,
+        protocol.encode_response(
+            protocol.INIT_ERROR,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            log=Output.take(),
+            payload=json.dumps(error).encode(),
+        ),
+    )
 
 
-def run(cfg: dict, req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> None:
+def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> None:
     """INIT and the invoke loop. Never returns: the process ends on EOF or a crash."""
     started = time.perf_counter()
     os.setsid()  # its own process group: frozen, thawed and killed as one
     _set_parent_death_signal(zygote_pid)
-    protocol.write_all(resp_fd, protocol.encode_response(
-        protocol.HELLO, payload=str(os.getpid()).encode()
-    ))
+    protocol.write_all(
+        resp_fd, protocol.encode_response(protocol.HELLO, payload=str(os.getpid()).encode())
+    )
     cgroups.enter(cfg.get("cgroup"))
     Output(log_fd)
     _set_environment(cfg)
@@ -249,19 +258,27 @@ def run(cfg: dict, req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> N
         os._exit(1)
     LambdaContext.load_settings()
     probe = IdleProbe()
-    protocol.write_all(resp_fd, protocol.encode_response(
-        protocol.INIT_DONE,
-        outcome=probe.busy_when_idle(),
-        duration_ms=(time.perf_counter() - started) * 1000,
-        max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        log=Output.take(),
-    ))
-    serve(handler, req_fd, resp_fd, Marshaller(cfg["runtime"]), probe,
-          cfg.get("spin_us", 0) * 1000)
+    protocol.write_all(
+        resp_fd,
+        protocol.encode_response(
+            protocol.INIT_DONE,
+            outcome=probe.busy_when_idle(),
+            duration_ms=(time.perf_counter() - started) * 1000,
+            max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            log=Output.take(),
+        ),
+    )
+    serve(handler, req_fd, resp_fd, Marshaller(cfg["runtime"]), probe, cfg.get("spin_us", 0) * 1000)
 
 
-def serve(handler, req_fd: int, resp_fd: int, marshaller: Marshaller, probe: IdleProbe,
-          spin_ns: int) -> None:
+def serve(
+    handler: Handler,
+    req_fd: int,
+    resp_fd: int,
+    marshaller: Marshaller,
+    probe: IdleProbe,
+    spin_ns: int,
+) -> None:
     read_frame = protocol.read_frame
     os.set_blocking(req_fd, False)
     decode = protocol.decode_invoke
@@ -323,6 +340,15 @@ def serve(handler, req_fd: int, resp_fd: int, marshaller: Marshaller, probe: Idl
         duration = (perf() - t0) * 1000
         usage = getrusage(SELF)
         cpu_us = max(0, int((usage.ru_utime + usage.ru_stime) * 1e6) - c0 // 1000)
-        write_all(resp_fd, encode(
-            RESULT, outcome | busy_when_idle(), duration, usage.ru_maxrss, cpu_us, take(), payload
-        ))
+        write_all(
+            resp_fd,
+            encode(
+                RESULT,
+                outcome | busy_when_idle(),
+                duration,
+                usage.ru_maxrss,
+                cpu_us,
+                take(),
+                payload,
+            ),
+        )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from typing import Any
 
 
 def _write(path: str, value: object) -> None:
@@ -28,13 +29,13 @@ def _try_write(path: str, value: object) -> None:
         pass
 
 
-def _dirs(spec: dict) -> list:
+def _dirs(spec: dict[str, Any]) -> list[str]:
     if spec["version"] == 1:
         return list(spec["dirs"].values())
     return [spec["dir"]]
 
 
-def create(spec: dict) -> None:
+def create(spec: dict[str, Any]) -> None:
     """Make the environment's cgroup directories and set their limits."""
     mem = spec["memory_bytes"]
     if spec["version"] == 1:
@@ -55,14 +56,16 @@ def create(spec: dict) -> None:
         path = spec["dir"]
         os.makedirs(path, exist_ok=True)
         quota = spec["cpu_quota_us"]
-        _write(os.path.join(path, "cpu.max"),
-               f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}")
+        _write(
+            os.path.join(path, "cpu.max"),
+            f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}",
+        )
         _write(os.path.join(path, "memory.max"), mem)
         _try_write(os.path.join(path, "memory.swap.max"), 0)
         _write(os.path.join(path, "pids.max"), spec["pids_max"])
 
 
-def enter(spec: dict | None) -> None:
+def enter(spec: dict[str, Any] | None) -> None:
     """Create the cgroups and move the calling process into them (before the handler's INIT)."""
     if not spec:
         return
@@ -72,7 +75,7 @@ def enter(spec: dict | None) -> None:
         _write(os.path.join(path, "cgroup.procs"), pid)
 
 
-def oom_killed(spec: dict) -> bool:
+def oom_killed(spec: dict[str, Any]) -> bool:
     """Whether the kernel's OOM killer fired in the environment's memory cgroup."""
     if spec["version"] == 1:
         path = spec["dirs"].get("memory")
@@ -93,7 +96,7 @@ def oom_killed(spec: dict) -> bool:
     return False
 
 
-def procs(path: str) -> list:
+def procs(path: str) -> list[int]:
     try:
         with open(os.path.join(path, "cgroup.procs")) as f:
             return [int(x) for x in f.read().split()]
@@ -119,7 +122,7 @@ def remove_dir(path: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def remove(spec: dict | None, timeout: float = 2.0) -> bool:
+def remove(spec: dict[str, Any] | None, timeout: float = 2.0) -> bool:
     """Kill whatever is left in the environment's cgroups and remove them.
 
     Returns whether the environment was OOM-killed (read before the cgroup goes away).

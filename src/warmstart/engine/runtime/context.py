@@ -7,13 +7,19 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 
 class Client:
-    __slots__ = ("app_package_name", "app_title", "app_version_code", "app_version_name",
-                 "installation_id")
+    __slots__ = (
+        "app_package_name",
+        "app_title",
+        "app_version_code",
+        "app_version_name",
+        "installation_id",
+    )
 
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         self.installation_id = data.get("installation_id")
         self.app_title = data.get("app_title")
         self.app_version_name = data.get("app_version_name")
@@ -31,7 +37,7 @@ class Client:
 class ClientContext:
     __slots__ = ("client", "custom", "env")
 
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         client = data.get("client")
         self.client = Client(client) if client else None
         self.custom = data.get("custom")
@@ -44,7 +50,7 @@ class ClientContext:
 class CognitoIdentity:
     __slots__ = ("cognito_identity_id", "cognito_identity_pool_id")
 
-    def __init__(self, data: dict | None = None) -> None:
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
         data = data or {}
         self.cognito_identity_id = data.get("cognitoIdentityId")
         self.cognito_identity_pool_id = data.get("cognitoIdentityPoolId")
@@ -66,12 +72,22 @@ class ContextError(Exception):
 class LambdaContext:
     """What `context` is inside a handler: request data plus the function's settings."""
 
-    __slots__ = ("_epoch_deadline_time_in_ms", "aws_request_id", "client_context",
-                 "function_name", "function_version", "identity", "invoked_function_arn",
-                 "log_group_name", "log_stream_name", "memory_limit_in_mb", "tenant_id")
+    __slots__ = (
+        "_epoch_deadline_time_in_ms",
+        "aws_request_id",
+        "client_context",
+        "function_name",
+        "function_version",
+        "identity",
+        "invoked_function_arn",
+        "log_group_name",
+        "log_stream_name",
+        "memory_limit_in_mb",
+        "tenant_id",
+    )
 
     # Read once per environment: Lambda sets these before INIT and they never change.
-    _settings: tuple | None = None
+    _settings: tuple[str | None, ...] | None = None
 
     @classmethod
     def load_settings(cls) -> None:
@@ -94,8 +110,13 @@ class LambdaContext:
     ) -> None:
         if self._settings is None:
             self.load_settings()
-        (self.log_group_name, self.log_stream_name, self.function_name, self.memory_limit_in_mb,
-         self.function_version) = self._settings  # type: ignore[misc]
+        (
+            self.log_group_name,
+            self.log_stream_name,
+            self.function_name,
+            self.memory_limit_in_mb,
+            self.function_version,
+        ) = self._settings  # type: ignore[misc]
         self.aws_request_id = request_id
         self.invoked_function_arn = invoked_function_arn
         self.tenant_id = None

@@ -12,23 +12,31 @@ import json
 from json import decoder as _decoder
 from json import encoder as _encoder
 from json import scanner as _scanner
+from typing import Any, Callable, Optional
 
 _WS = " \t\n\r"
-_scan = _scanner.make_scanner(_decoder.JSONDecoder())
+_scan = _scanner.make_scanner(_decoder.JSONDecoder())  # type: ignore[arg-type]
+_c_make_encoder: Any = getattr(_encoder, "c_make_encoder", None)
 
 
-def make_dumps(ensure_ascii: bool = True, allow_nan: bool = True, default=None):
+def make_dumps(
+    ensure_ascii: bool = True,
+    allow_nan: bool = True,
+    default: Optional[Callable[[Any], Any]] = None,
+) -> Callable[[Any], str]:
     """A function obj -> JSON text with json.dumps' default separators."""
-    if _encoder.c_make_encoder is None:
-        return json.JSONEncoder(ensure_ascii=ensure_ascii, allow_nan=allow_nan,
-                                default=default).encode
+    if _c_make_encoder is None:
+        return json.JSONEncoder(
+            ensure_ascii=ensure_ascii, allow_nan=allow_nan, default=default
+        ).encode
     strings = _encoder.encode_basestring_ascii if ensure_ascii else _encoder.encode_basestring
     # No circular-reference markers: a shared dict would not be thread-safe; a cycle ends in
     # RecursionError instead, which we turn back into the standard ValueError.
-    c_encode = _encoder.c_make_encoder(None, default or _no_default, strings, None, ": ", ", ",
-                                       False, False, allow_nan)
+    c_encode = _c_make_encoder(
+        None, default or _no_default, strings, None, ": ", ", ", False, False, allow_nan
+    )
 
-    def dumps(obj):
+    def dumps(obj: Any) -> str:
         if isinstance(obj, str):
             return strings(obj)
         try:
@@ -39,11 +47,11 @@ def make_dumps(ensure_ascii: bool = True, allow_nan: bool = True, default=None):
     return dumps
 
 
-def _no_default(o):
+def _no_default(o: Any) -> Any:
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def loads(data):
+def loads(data: "bytes | bytearray | str") -> Any:
     """bytes or str -> object, as json.loads."""
     try:
         s = data.decode() if isinstance(data, (bytes, bytearray)) else data

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 TEXT_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -33,7 +34,7 @@ class LogSink:
     def log(self, msg: str) -> None:
         sys.stdout.write(msg)
 
-    def log_error(self, lines: list) -> None:
+    def log_error(self, lines: list[str]) -> None:
         # One log event on Lambda (the telemetry sink keeps the lines together).
         sys.stdout.write("\n".join(lines) + "\n")
 
@@ -62,8 +63,10 @@ class JsonFormatter(logging.Formatter):
         level = min(50, max(0, record.levelno)) // 10 * 10
         record.levelno = level
         record.levelname = logging.getLevelName(level)
-        msg = record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
-        out = {
+        msg = (
+            record.msg if isinstance(record.msg, dict) and not record.args else record.getMessage()
+        )
+        out: dict[str, Any] = {
             "timestamp": self.formatTime(record, self.datefmt),
             "level": record.levelname,
             "message": msg,
@@ -105,7 +108,7 @@ def setup(log_format: str, log_level: str) -> LogSink:
     return sink
 
 
-def error_lines(error: dict) -> list:
+def error_lines(error: dict[str, Any]) -> list[str]:
     """The lines the AWS runtime logs for an error result, in the active format."""
     if json_mode:
         stamp = time.strftime(JSON_TIME_FORMAT, time.gmtime())
@@ -131,7 +134,7 @@ def error_lines(error: dict) -> list:
     return lines
 
 
-def env_log_settings() -> tuple:
+def env_log_settings() -> tuple[str, str]:
     """(format, level) from the environment variables the platform sets."""
     fmt = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "")
     return ("JSON" if fmt.upper() == "JSON" else "TEXT"), os.environ.get("AWS_LAMBDA_LOG_LEVEL", "")

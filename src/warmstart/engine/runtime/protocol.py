@@ -48,13 +48,24 @@ def encode_invoke(
 ) -> bytes:
     """Encode one INVOKE frame; every argument is already bytes."""
     body_len = (
-        REQUEST.size - 4
-        + len(request_id) + len(arn) + len(client_context) + len(identity) + len(trace_id)
+        REQUEST.size
+        - 4
+        + len(request_id)
+        + len(arn)
+        + len(client_context)
+        + len(identity)
+        + len(trace_id)
         + len(event)
     )
     head = REQUEST.pack(
-        body_len, INVOKE, deadline_ms, len(request_id), len(arn),
-        len(client_context), len(identity), len(trace_id),
+        body_len,
+        INVOKE,
+        deadline_ms,
+        len(request_id),
+        len(arn),
+        len(client_context),
+        len(identity),
+        len(trace_id),
     )
     return b"".join((head, request_id, arn, client_context, identity, trace_id, event))
 
@@ -66,15 +77,15 @@ def decode_invoke(frame: bytes) -> tuple[int, str, str, bytes, bytes, bytes, byt
     """
     _, _, deadline, n_rid, n_arn, n_cc, n_id, n_tr = REQUEST.unpack_from(frame)
     i = REQUEST.size
-    rid = frame[i:i + n_rid].decode()
+    rid = frame[i : i + n_rid].decode()
     i += n_rid
-    arn = frame[i:i + n_arn].decode()
+    arn = frame[i : i + n_arn].decode()
     i += n_arn
-    cc = frame[i:i + n_cc]
+    cc = frame[i : i + n_cc]
     i += n_cc
-    ident = frame[i:i + n_id]
+    ident = frame[i : i + n_id]
     i += n_id
-    trace = frame[i:i + n_tr]
+    trace = frame[i : i + n_tr]
     i += n_tr
     return deadline, rid, arn, cc, ident, trace, frame[i:]
 
@@ -95,10 +106,10 @@ def encode_response(
 
 
 def decode_response(frame: bytes) -> tuple[int, int, float, int, int, bytes, bytes]:
-    """Split a response frame into (kind, outcome, duration_ms, max_rss_kb, cpu_us, log, payload)."""
+    """A response frame as (kind, outcome, duration_ms, max_rss_kb, cpu_us, log, payload)."""
     _, kind, outcome, duration, rss, cpu, n_log = RESPONSE.unpack_from(frame)
     i = RESPONSE.size
-    return kind, outcome, duration, rss, cpu, frame[i:i + n_log], frame[i + n_log:]
+    return kind, outcome, duration, rss, cpu, frame[i : i + n_log], frame[i + n_log :]
 
 
 def frame_length(buf: bytes | bytearray) -> int:

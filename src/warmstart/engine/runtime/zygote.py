@@ -24,9 +24,10 @@ import signal
 import socket
 import sys
 import traceback
+from typing import Any
 
 
-def _send(sock: socket.socket, msg: dict) -> None:
+def _send(sock: socket.socket, msg: dict[str, Any]) -> None:
     try:
         sock.send(json.dumps(msg).encode())
     except OSError:
@@ -43,7 +44,14 @@ def _exit_code(e: SystemExit) -> int:
     return 1
 
 
-def _run_child(bootstrap, sock: socket.socket, pidfds: list, cfg: dict, fds: list, parent: int):
+def _run_child(
+    bootstrap: Any,
+    sock: socket.socket,
+    pidfds: list[int],
+    cfg: dict[str, Any],
+    fds: list[int],
+    parent: int,
+) -> None:
     code = 1
     try:
         sock.close()
@@ -70,21 +78,26 @@ def _run_child(bootstrap, sock: socket.socket, pidfds: list, cfg: dict, fds: lis
 
 
 class Zygote:
-    def __init__(self, sock: socket.socket, leftovers: dict) -> None:
+    def __init__(self, sock: socket.socket, leftovers: dict[str, list[str]]) -> None:
         self.sock = sock
         self.leftovers = leftovers
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
-        self.children: dict = {}  # pidfd -> (env id, pid, config)
+        self.children: dict[int, tuple[str, int, dict[str, Any]]] = {}  # by pidfd
         self.pid = os.getpid()
 
-    def serve(self, bootstrap, cgroups) -> None:
+    def serve(self, bootstrap: Any, cgroups: Any) -> None:
         self.bootstrap = bootstrap
         self.cgroups = cgroups
-        _send(self.sock, {
-            "op": "ready", "pid": self.pid, "version": list(sys.version_info[:3]),
-            "executable": sys.executable,
-        })
+        _send(
+            self.sock,
+            {
+                "op": "ready",
+                "pid": self.pid,
+                "version": list(sys.version_info[:3]),
+                "executable": sys.executable,
+            },
+        )
         ctrl = self.sock.fileno()
         while True:
             for fd, _ in self.poller.poll():
@@ -106,15 +119,24 @@ class Zygote:
         elif msg["op"] == "shutdown":
             self.shutdown()
 
-    def spawn(self, msg: dict, fds: list) -> None:
+    def spawn(self, msg: dict[str, Any], fds: list[int]) -> None:
         cfg = msg["config"]
         try:
             pid = os.fork()
         except OSError as e:
             for fd in fds:
                 os.close(fd)
-            _send(self.sock, {"op": "exit", "id": msg["id"], "pid": 0, "code": 1, "oom": False,
-                              "error": f"fork failed: {e}"})
+            _send(
+                self.sock,
+                {
+                    "op": "exit",
+                    "id": msg["id"],
+                    "pid": 0,
+                    "code": 1,
+                    "oom": False,
+                    "error": f"fork failed: {e}",
+                },
+            )
             return
         if pid == 0:
             _run_child(self.bootstrap, self.sock, list(self.children), cfg, fds, self.pid)
@@ -133,7 +155,7 @@ class Zygote:
         oom = self.cleanup(pid, cfg)
         _send(self.sock, {"op": "exit", "id": env_id, "pid": pid, "code": code, "oom": oom})
 
-    def cleanup(self, pid: int, cfg: dict) -> bool:
+    def cleanup(self, pid: int, cfg: dict[str, Any]) -> bool:
         try:
             os.killpg(pid, signal.SIGKILL)  # whatever the handler started in its group
         except OSError:
@@ -165,8 +187,8 @@ class Zygote:
         os._exit(0)
 
 
-def main(ctrl_fd: int, leftovers: dict) -> None:
-    from _warmstart_runtime import bootstrap, cgroups
+def main(ctrl_fd: int, leftovers: dict[str, list[str]]) -> None:
+    from _warmstart_runtime import bootstrap, cgroups  # type: ignore[import-not-found]
 
     bootstrap.preload()
     # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
