@@ -314,9 +314,10 @@ class PythonEnvironment(Environment):
         channel = self.channel
         assert channel is not None
         deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
-        self.thaw()
-        if not channel.send(self._frame(request), deadline):
-            return self._response(channel.recv(deadline))
+        if self.frozen:
+            self.thaw()
+        # If the send fails the environment is gone: recv then sees its end of file.
+        channel.send(self._frame(request), deadline)
         return self._response(channel.recv(deadline))
 
     async def ainvoke(self, request: Request, timeout_s: float) -> Response:

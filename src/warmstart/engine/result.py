@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..observe.logs import platform_event
+from ..observe.logs import render_log
 from ..observe.report import Report
 from .runtime import jsonfast
 
@@ -117,30 +117,26 @@ class InvokeResult:
     def log(self) -> str:
         """This invocation's log: INIT_START (cold only), START, output, END, REPORT."""
         if self._log is None:
-            out = self.output.decode("utf-8", "replace")
-            if out and not out.endswith("\n"):
-                out += "\n"
-            rid = self.request_id
-            if self.json_logs:
-                t = self.started_at
-                self._log = (
-                    self.init_text
-                    + platform_event(
-                        "platform.start",
-                        {"requestId": rid, "functionArn": self.arn, "version": self.version},
-                        t,
-                    )
-                    + out
-                    + platform_event(
-                        "platform.report", self.report.record(), t + self.latency_ms / 1000
-                    )
-                )
-            else:
-                self._log = (
-                    f"{self.init_text}START RequestId: {rid} Version: {self.version}\n"
-                    f"{out}{self.platform_text}END RequestId: {rid}\n{self.report.line()}\n"
-                )
+            self._log = render_log(self.record())
         return self._log
+
+    def record(self) -> tuple[Any, ...]:
+        """What is kept of the invocation: its row, and what its log text is made of.
+
+        Plain values only: the garbage collector stops tracking such tuples, so a backlog of
+        records waiting to be written costs collections nothing.
+        """
+        return (
+            self.row(),
+            self.function_name,
+            self.stream,
+            self.init_text,
+            self.output,
+            self.platform_text,
+            self.json_logs,
+            self.arn,
+            tuple(self.report),
+        )
 
     @property
     def status(self) -> str:

@@ -136,31 +136,36 @@ class Throttle:
     message: str
 
 
-class _Call:
-    """One invocation on its way through the engine."""
+class _Call(Request):
+    """One invocation on its way through the engine: the request and its bookkeeping."""
 
-    __slots__ = (
-        "arn",
-        "counted",
-        "event",
-        "kind",
-        "qualifier",
-        "request_id",
-        "started",
-        "t0",
-        "version",
-    )
+    __slots__ = ("counted", "kind", "qualifier", "started", "t0", "version")
 
-    def __init__(self, version: Version, qualifier: str | None, arn: str, event: bytes) -> None:
+    def __init__(
+        self,
+        version: Version,
+        qualifier: str | None,
+        arn: str,
+        event: bytes,
+        client_context: bytes | str | None = None,
+        identity: bytes | str | None = None,
+        trace_id: str | None = None,
+    ) -> None:
         self.version = version
         self.qualifier = qualifier
         self.arn = arn
         self.event = event
-        self.started = time.time()
+        self.started = started = time.time()
         self.t0 = time.perf_counter_ns()
+        self.request_id = new_request_id()
+        self.deadline_ms = int(started * 1000) + version.timeout * 1000
+        self.client_context = (
+            client_context.encode() if isinstance(client_context, str) else client_context or b""
+        )
+        self.identity = identity.encode() if isinstance(identity, str) else identity or b""
+        self.trace_id = trace_id.encode() if trace_id else b""
         self.kind = COLD
         self.counted = False  # holds a slot of the account's unreserved concurrency
-        self.request_id = new_request_id()
 
 
 def request_ids() -> Callable[[], str]:
@@ -521,7 +526,15 @@ class Service:
 
     # -- invoking --------------------------------------------------------------------------
 
-    def _prepare(self, name: str, event: Any, qualifier: str | None) -> _Call:
+    def _prepare(
+        self,
+        name: str,
+        event: Any,
+        qualifier: str | None,
+        client_context: bytes | str | None,
+        identity: bytes | str | None,
+        trace_id: str | None,
+    ) -> _Call:
         fn = self.functions.get(name)
         if fn is not None and qualifier is None:
             version = fn.latest
@@ -535,7 +548,9 @@ class Service:
             )
         if self._closed:
             raise EngineError("the runtime is closed")
-        return _Call(version, qualifier, arn, encode_event(event))
+        return _Call(
+            version, qualifier, arn, encode_event(event), client_context, identity, trace_id
+        )
 
     def _acquire(self, call: _Call) -> Environment | None:
         """Take a concurrency slot and an environment (None: start one); raise when throttled."""
@@ -563,7 +578,7 @@ class Service:
                     self._busy.add(env)
                     return env
                 return None
-        self.writer.submit(_ThrottleRecord(call, reason))
+        self.writer.submit(_throttle_record(call, reason))
         raise TooManyRequestsError(reason, "Rate Exceeded.")
 
     def _release(self, call: _Call, env: Environment | None, alive: bool) -> None:
@@ -627,7 +642,7 @@ class Service:
         Raises TooManyRequestsError when throttled, ResourceNotFoundError for an unknown
         function or qualifier, RequestTooLargeError over 6 MB.
         """
-        call = self._prepare(name, event, qualifier)
+        call = self._prepare(name, event, qualifier, client_context, identity, trace_id)
         env = self._acquire(call)
         alive = False
         try:
@@ -637,9 +652,7 @@ class Service:
                 init = env.start(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
-            resp = env.invoke(
-                self._request(call, client_context, identity, trace_id), call.version.timeout
-            )
+            resp = env.invoke(call, call.version.timeout)
             result = self._finish(call, env, init, resp)
             alive = result.report.status == "success"
             return self._record(result)
@@ -657,7 +670,7 @@ class Service:
         trace_id: str | None = None,
     ) -> InvokeResult:
         """`invoke` for asyncio: many invocations at once from one thread."""
-        call = self._prepare(name, event, qualifier)
+        call = self._prepare(name, event, qualifier, client_context, identity, trace_id)
         env = self._acquire(call)
         alive = False
         try:
@@ -667,9 +680,7 @@ class Service:
                 init = await env.astart(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
-            resp = await env.ainvoke(
-                self._request(call, client_context, identity, trace_id), call.version.timeout
-            )
+            resp = await env.ainvoke(call, call.version.timeout)
             result = self._finish(call, env, init, resp)
             alive = result.report.status == "success"
             return self._record(result)
@@ -677,25 +688,8 @@ class Service:
             self._release(call, env, alive)
 
     def _record(self, result: InvokeResult) -> InvokeResult:
-        self.writer.submit(result)
+        self.writer.submit(result.record())
         return result
-
-    def _request(
-        self,
-        call: _Call,
-        client_context: bytes | str | None,
-        identity: bytes | str | None,
-        trace_id: str | None,
-    ) -> Request:
-        return Request(
-            call.request_id,
-            int(call.started * 1000) + call.version.timeout * 1000,
-            call.arn,
-            call.event,
-            client_context.encode() if isinstance(client_context, str) else client_context or b"",
-            identity.encode() if isinstance(identity, str) else identity or b"",
-            trace_id.encode() if trace_id else b"",
-        )
 
     # -- results ---------------------------------------------------------------------------
 
@@ -1066,48 +1060,12 @@ def _error_type(raw: bytes) -> str | None:
     return None
 
 
-class _ThrottleRecord:
-    """A throttled invocation, recorded like the others (no environment, no log)."""
-
-    __slots__ = ("call", "reason")
-
-    def __init__(self, call: _Call, reason: str) -> None:
-        self.call = call
-        self.reason = reason
-
-    @property
-    def function_name(self) -> str:
-        return self.call.version.function.name
-
-    @property
-    def stream(self) -> str | None:
-        return None  # no environment, no log
-
-    @property
-    def log(self) -> str:
-        return ""
-
-    def row(self) -> tuple[Any, ...]:
-        c = self.call
-        spec = c.version.spec
-        return (
-            c.request_id,
-            spec.name,
-            c.version.name,
-            c.qualifier,
-            None,
-            "throttled",
-            None,
-            None,
-            None,
-            None,
-            spec.memory_size,
-            None,
-            "throttled",
-            self.reason,
-            c.started,
-            (time.perf_counter_ns() - c.t0) / 1e6,
-            None,
-            None,
-            spec.architecture,
-        )
+def _throttle_record(call: _Call, reason: str) -> tuple[Any, ...]:
+    """A throttled invocation, recorded like the others (no environment, so no log)."""
+    spec = call.version.spec
+    row = (
+        call.request_id, spec.name, call.version.name, call.qualifier, None, "throttled", None,
+        None, None, None, spec.memory_size, None, "throttled", reason, call.started,
+        (time.perf_counter_ns() - call.t0) / 1e6, None, None, spec.architecture,
+    )  # fmt: skip
+    return (row, spec.name, None, "", b"", "", False, call.arn, ())

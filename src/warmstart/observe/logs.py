@@ -10,9 +10,10 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from .report import Report
 
 __all__ = [
     "LogStream",
@@ -20,6 +21,7 @@ __all__ = [
     "init_start",
     "iso_ms",
     "platform_event",
+    "render_log",
     "stream_name",
     "stream_path",
     "streams",
@@ -161,5 +163,24 @@ def follow(
         time.sleep(interval)
 
 
-def utc_date(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+def render_log(record: tuple[Any, ...]) -> str:
+    """The log text of a record (see InvokeResult.record), in the function's log format."""
+    row, _, _, init, output, platform_text, json_logs, arn, report_fields = record
+    init_text: str = init
+    rid, version, started, latency = row[0], row[2], row[14], row[15]
+    report = Report(*report_fields)
+    out: str = output.decode("utf-8", "replace")
+    if out and not out.endswith("\n"):
+        out += "\n"
+    if json_logs:
+        start = {"requestId": rid, "functionArn": arn, "version": version}
+        return (
+            init_text
+            + platform_event("platform.start", start, started)
+            + out
+            + platform_event("platform.report", report.record(), started + latency / 1000)
+        )
+    return (
+        f"{init_text}START RequestId: {rid} Version: {version}\n"
+        f"{out}{platform_text}END RequestId: {rid}\n{report.line()}\n"
+    )

@@ -16,11 +16,11 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .logs import stream_path
+from .logs import render_log, stream_path
 
-__all__ = ["COLUMNS", "RecordWriter", "Recordable", "connect", "query"]
+__all__ = ["COLUMNS", "RecordWriter", "connect", "query"]
 
 log = logging.getLogger("warmstart")
 
@@ -51,21 +51,6 @@ _SCHEMA = (
     # One index: each one costs ~1.5 us per inserted row, and per-function queries need it.
     "CREATE INDEX IF NOT EXISTS invocations_function_time ON invocations (function, started_at)",
 )
-
-
-class Recordable(Protocol):
-    """What the writer takes: an invocation outcome that can give its row and its log text."""
-
-    @property
-    def function_name(self) -> str: ...
-
-    @property
-    def stream(self) -> str | None: ...
-
-    def row(self) -> tuple[Any, ...]: ...
-
-    @property
-    def log(self) -> str: ...
 
 
 def connect(state_dir: Path) -> sqlite3.Connection:
@@ -112,7 +97,8 @@ class RecordWriter:
         self.state_dir = state_dir
         self.interval = interval
         self.records = records
-        self._items: deque[Recordable | tuple[str, str, str]] = deque()
+        # Records (see InvokeResult.record), or (function, stream, text) to append to a log.
+        self._items: deque[tuple[Any, ...]] = deque()
         self._lock = threading.Lock()  # guards everything below
         self._db: sqlite3.Connection | None = None
         self._rows = 0  # rows in the open transaction
@@ -124,7 +110,7 @@ class RecordWriter:
         self._thread = threading.Thread(target=self._run, name="warmstart-records", daemon=True)
         self._thread.start()
 
-    def submit(self, item: Recordable) -> None:
+    def submit(self, item: tuple[Any, ...]) -> None:
         self._items.append(item)
         if len(self._items) > self.MAX_BACKLOG:
             self.help()
@@ -157,19 +143,20 @@ class RecordWriter:
         with self._lock:
             self._drain()
 
-    def _take(self, item: Recordable | tuple[str, str, str]) -> None:
+    def _take(self, item: tuple[Any, ...]) -> None:
         """One item into the open batch (the lock is held)."""
-        if isinstance(item, tuple):
+        if len(item) == 3:
             function, stream, text = item
         else:
+            row, function, stream = item[0], item[1], item[2]
             if self.records:
                 if self._db is None:
                     self._db = connect(self.state_dir)
                 if not self._rows:
                     self._opened = time.monotonic()
-                self._db.execute(_INSERT, item.row())
+                self._db.execute(_INSERT, row)
                 self._rows += 1
-            function, stream, text = item.function_name, item.stream or "", item.log
+            text = render_log(item) if stream else ""
         if stream:
             self._texts.setdefault((function, stream), []).append(text)
 
