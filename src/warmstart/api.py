@@ -99,13 +99,25 @@ class Runtime:
     # -- invoking --------------------------------------------------------------------------
 
     def invoke(
-        self, function: str, event: Any = None, qualifier: str | None = None, **options: Any
+        self,
+        function: str,
+        event: Any = None,
+        qualifier: str | None = None,
+        *,
+        client_context: bytes | str | None = None,
+        identity: bytes | str | None = None,
+        trace_id: str | None = None,
     ) -> InvokeResult:
         """Invoke synchronously. Raises TooManyRequestsError when throttled.
 
+        `client_context` and `identity` are JSON (as X-Amz-Client-Context carries them, decoded);
+        `trace_id` becomes _X_AMZN_TRACE_ID for this invocation.
         Example: rt.invoke("Hello", {"k": "v"}, qualifier="live").payload
         """
-        return self.service.invoke(function, event, qualifier, **options)
+        return self.service.invoke(
+            function, event, qualifier,
+            client_context=client_context, identity=identity, trace_id=trace_id,
+        )  # fmt: skip
 
     async def ainvoke(
         self, function: str, event: Any = None, qualifier: str | None = None, **options: Any

@@ -1,9 +1,10 @@
-"""The outcome of one invocation, as callers see it."""
+"""The outcome of one invocation, as callers see it: a view over its record."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..observe import record as r
 from ..observe.logs import render_log
 from ..observe.report import Report
 from .runtime import jsonfast
@@ -21,79 +22,14 @@ class InvokeResult:
         res.payload, res.function_error, res.report.duration_ms, print(res.log)
     """
 
-    __slots__ = (
-        "_log",
-        "_payload",
-        "architecture",
-        "arn",
-        "cpu_ms",
-        "cpu_throttled",
-        "environment_id",
-        "error_type",
-        "function_error",
-        "function_name",
-        "init_text",
-        "json_logs",
-        "latency_ms",
-        "output",
-        "platform_text",
-        "qualifier",
-        "raw",
-        "report",
-        "request_id",
-        "start_kind",
-        "started_at",
-        "stream",
-        "version",
-    )
+    __slots__ = ("_log", "_payload", "_report", "raw", "record")
 
-    def __init__(
-        self,
-        request_id: str,
-        function_name: str,
-        version: str,
-        qualifier: str | None,
-        arn: str,
-        raw: bytes,
-        function_error: str | None,
-        error_type: str | None,
-        report: Report,
-        start_kind: str,
-        environment_id: str | None,
-        stream: str | None,
-        started_at: float,
-        latency_ms: float,
-        cpu_ms: float,
-        cpu_throttled: bool,
-        architecture: str,
-        json_logs: bool,
-        init_text: str = "",
-        output: bytes = b"",
-        platform_text: str = "",
-    ) -> None:
-        self.request_id = request_id
-        self.function_name = function_name
-        self.version = version  # the version that ran ($LATEST or a number)
-        self.qualifier = qualifier  # what the caller asked for (an alias, a version or None)
-        self.arn = arn
-        self.raw = raw
-        self.function_error = function_error  # None or "Unhandled"
-        self.error_type = error_type
-        self.report = report
-        self.start_kind = start_kind  # cold | warm | provisioned
-        self.environment_id = environment_id
-        self.stream = stream
-        self.started_at = started_at
-        self.latency_ms = latency_ms
-        self.cpu_ms = cpu_ms
-        self.cpu_throttled = cpu_throttled
-        self.architecture = architecture
-        self.json_logs = json_logs
-        self.init_text = init_text
-        self.output = output
-        self.platform_text = platform_text
+    def __init__(self, record: tuple[Any, ...], raw: bytes) -> None:
+        self.record = record  # see observe/record.py; what the records writer keeps
+        self.raw = raw  # the response payload as the handler's runtime sent it
         self._payload = _UNSET
         self._log: str | None = None
+        self._report: Report | None = None
 
     @property
     def payload(self) -> Any:
@@ -106,69 +42,99 @@ class InvokeResult:
         return self._payload
 
     @property
-    def executed_version(self) -> str:
-        return self.version
-
-    @property
-    def cold(self) -> bool:
-        return self.start_kind == "cold"
+    def report(self) -> Report:
+        """The REPORT line's fields: request_id, duration_ms, billed_duration_ms, ..."""
+        if self._report is None:
+            self._report = Report(self.record[r.REQUEST_ID], *self.record[r.REPORT])
+        return self._report
 
     @property
     def log(self) -> str:
         """This invocation's log: INIT_START (cold only), START, output, END, REPORT."""
         if self._log is None:
-            self._log = render_log(self.record())
+            self._log = render_log(self.record)
         return self._log
 
-    def record(self) -> tuple[Any, ...]:
-        """What is kept of the invocation: its row, and what its log text is made of.
+    @property
+    def request_id(self) -> str:
+        return str(self.record[r.REQUEST_ID])
 
-        Plain values only: the garbage collector stops tracking such tuples, so a backlog of
-        records waiting to be written costs collections nothing.
-        """
-        return (
-            self.row(),
-            self.function_name,
-            self.stream,
-            self.init_text,
-            self.output,
-            self.platform_text,
-            self.json_logs,
-            self.arn,
-            tuple(self.report),
-        )
+    @property
+    def function_name(self) -> str:
+        return str(self.record[r.FUNCTION])
+
+    @property
+    def version(self) -> str:
+        """The version that ran: $LATEST or a number."""
+        return str(self.record[r.VERSION])
+
+    executed_version = version
+
+    @property
+    def qualifier(self) -> str | None:
+        """What the caller asked for: an alias, a version, or None."""
+        q: str | None = self.record[r.QUALIFIER]
+        return q
+
+    @property
+    def arn(self) -> str:
+        return str(self.record[r.ARN])
+
+    @property
+    def function_error(self) -> str | None:
+        """None, or "Unhandled" (Lambda's X-Amz-Function-Error)."""
+        e: str | None = self.record[r.FUNCTION_ERROR]
+        return e
+
+    @property
+    def error_type(self) -> str | None:
+        e: str | None = self.record[r.ERROR_TYPE]
+        return e
+
+    @property
+    def start_kind(self) -> str:
+        """cold, warm or provisioned."""
+        return str(self.record[r.START_KIND])
+
+    @property
+    def cold(self) -> bool:
+        return bool(self.record[r.START_KIND] == "cold")
+
+    @property
+    def environment_id(self) -> str:
+        return str(self.record[r.ENVIRONMENT_ID])
+
+    @property
+    def stream(self) -> str:
+        """The environment's log stream name."""
+        return str(self.record[r.STREAM])
+
+    @property
+    def started_at(self) -> float:
+        return float(self.record[r.STARTED_AT])
+
+    @property
+    def latency_ms(self) -> float:
+        """From the call to the result, INIT included: what the caller waited."""
+        return float(self.record[r.LATENCY_MS])
+
+    @property
+    def cpu_ms(self) -> float:
+        """CPU time the environment spent on this invocation."""
+        return float(self.record[r.CPU_MS])
+
+    @property
+    def cpu_throttled(self) -> bool:
+        return bool(self.record[r.CPU_THROTTLED])
 
     @property
     def status(self) -> str:
         """success, error (function or runtime error) or timeout."""
-        if self.report.status != "success":
-            return self.report.status
-        return "error" if self.function_error else "success"
+        return r.record_status(self.record)
 
     def row(self) -> tuple[Any, ...]:
-        """The invocation record (see observe/records.py COLUMNS)."""
-        r = self.report
-        return (
-            self.request_id,
-            self.function_name,
-            self.version,
-            self.qualifier,
-            self.environment_id,
-            self.start_kind,
-            r.init_duration_ms,
-            r.restore_duration_ms,
-            r.duration_ms,
-            r.billed_duration_ms,
-            r.memory_size_mb,
-            r.max_memory_used_mb,
-            self.status,
-            self.error_type,
-            self.started_at,
-            self.latency_ms,
-            self.cpu_ms,
-            int(self.cpu_throttled),
-            self.architecture,
-        )
+        """The invocation's database row (see observe/records.py COLUMNS)."""
+        return r.row_of(self.record)
 
     def __repr__(self) -> str:
         err = f" {self.error_type}" if self.error_type else ""

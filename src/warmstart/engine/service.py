@@ -33,7 +33,7 @@ from ..errors import (
 )
 from ..observe.logs import init_report, init_start, iso_ms
 from ..observe.records import RecordWriter
-from ..observe.report import Report, billed_ms
+from ..observe.report import billed_ms
 from ..spec import FunctionSpec, validate
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
 from .forkserver import ExitStatus
@@ -80,6 +80,7 @@ class Version:
     """
 
     __slots__ = (
+        "architecture",
         "arn",
         "cpu_throttled",
         "function",
@@ -102,6 +103,7 @@ class Version:
         self.arn = arn  # unqualified
         self.cpu_throttled = cpu_throttled
         self.json_logs = spec.log_format == "JSON"
+        self.architecture = spec.architecture
         self.memory = spec.memory_size
         self.python = spec.is_python
         self.timeout = spec.timeout
@@ -159,11 +161,16 @@ class _Call(Request):
         self.t0 = time.perf_counter_ns()
         self.request_id = new_request_id()
         self.deadline_ms = int(started * 1000) + version.timeout * 1000
-        self.client_context = (
-            client_context.encode() if isinstance(client_context, str) else client_context or b""
-        )
-        self.identity = identity.encode() if isinstance(identity, str) else identity or b""
-        self.trace_id = trace_id.encode() if trace_id else b""
+        if client_context is None and identity is None and trace_id is None:
+            self.client_context = self.identity = self.trace_id = b""
+        else:
+            self.client_context = (
+                client_context.encode()
+                if isinstance(client_context, str)
+                else client_context or b""
+            )
+            self.identity = identity.encode() if isinstance(identity, str) else identity or b""
+            self.trace_id = trace_id.encode() if trace_id else b""
         self.kind = COLD
         self.counted = False  # holds a slot of the account's unreserved concurrency
 
@@ -688,7 +695,7 @@ class Service:
             self._release(call, env, alive)
 
     def _record(self, result: InvokeResult) -> InvokeResult:
-        self.writer.submit(result.record())
+        self.writer.submit(result.record)
         return result
 
     # -- results ---------------------------------------------------------------------------
@@ -765,30 +772,15 @@ class Service:
             mem = version.memory
             duration = resp.duration_ms
             used = -(-resp.max_rss_kb // 1024)
-            return InvokeResult(
-                call.request_id,
-                version.function.name,
-                version.name,
-                call.qualifier,
-                call.arn,
-                resp.payload,
-                None,
-                None,
-                Report(
-                    call.request_id, duration, billed_ms(duration), mem, used if used < mem else mem
-                ),
-                call.kind,
-                env.id,
-                env.stream,
-                call.started,
-                (time.perf_counter_ns() - call.t0) / 1e6,
-                resp.cpu_us / 1000,
-                version.cpu_throttled,
-                version.spec.architecture,
-                version.json_logs,
-                "",
-                resp.log,
-            )
+            record = (
+                call.request_id, version.function.name, version.name, call.qualifier, env.id,
+                call.kind, call.started, (time.perf_counter_ns() - call.t0) / 1e6,
+                resp.cpu_us / 1000, version.cpu_throttled, version.architecture, env.stream,
+                version.json_logs, call.arn, "", resp.log, "", None, None,
+                duration, billed_ms(duration), mem, used if used < mem else mem, None, None, None,
+                "success", None,
+            )  # fmt: skip
+            return InvokeResult(record, resp.payload)
         return self._finish_slow(call, env, init, resp)
 
     def _finish_slow(
@@ -875,41 +867,15 @@ class Service:
                 if not json_logs:
                     platform = f"RequestId: {rid} Error: {message}\n{error_type}\n"
         billed_init = init_ms if env.init_type == ON_DEMAND else None
-        report = Report(
-            rid,
-            duration,
-            billed_ms(duration, billed_init),
-            mem,
-            min(max_mb, mem),
-            init_ms,
-            None,
-            None,
-            status,
-            error_type if status == "error" else None,
-        )
-        return InvokeResult(
-            rid,
-            version.function.name,
-            version.name,
-            call.qualifier,
-            call.arn,
-            raw,
-            function_error,
-            error_type,
-            report,
-            call.kind,
-            env.id,
-            env.stream,
-            call.started,
-            (time.perf_counter_ns() - call.t0) / 1e6,
-            cpu_ms,
-            version.cpu_throttled,
-            spec.architecture,
-            json_logs,
-            init_text,
-            output,
-            platform,
-        )
+        record = (
+            rid, version.function.name, version.name, call.qualifier, env.id, call.kind,
+            call.started, (time.perf_counter_ns() - call.t0) / 1e6, cpu_ms,
+            version.cpu_throttled, version.architecture, env.stream, json_logs, call.arn,
+            init_text, output, platform, function_error, error_type,
+            duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms, None,
+            None, status, error_type if status == "error" else None,
+        )  # fmt: skip
+        return InvokeResult(record, raw)
 
     def _timeout_payload(self, call: _Call, rid: str) -> bytes:
         timeout = call.version.spec.timeout
@@ -1062,10 +1028,10 @@ def _error_type(raw: bytes) -> str | None:
 
 def _throttle_record(call: _Call, reason: str) -> tuple[Any, ...]:
     """A throttled invocation, recorded like the others (no environment, so no log)."""
-    spec = call.version.spec
-    row = (
-        call.request_id, spec.name, call.version.name, call.qualifier, None, "throttled", None,
-        None, None, None, spec.memory_size, None, "throttled", reason, call.started,
-        (time.perf_counter_ns() - call.t0) / 1e6, None, None, spec.architecture,
+    v = call.version
+    return (
+        call.request_id, v.function.name, v.name, call.qualifier, None, "throttled", call.started,
+        (time.perf_counter_ns() - call.t0) / 1e6, None, None, v.architecture, None, v.json_logs,
+        call.arn, "", b"", "", None, reason,
+        None, None, v.memory, None, None, None, None, "throttled", None,
     )  # fmt: skip
-    return (row, spec.name, None, "", b"", "", False, call.arn, ())

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import record as r
 from .report import Report
 
 __all__ = [
@@ -163,24 +164,24 @@ def follow(
         time.sleep(interval)
 
 
-def render_log(record: tuple[Any, ...]) -> str:
-    """The log text of a record (see InvokeResult.record), in the function's log format."""
-    row, _, _, init, output, platform_text, json_logs, arn, report_fields = record
-    init_text: str = init
-    rid, version, started, latency = row[0], row[2], row[14], row[15]
-    report = Report(*report_fields)
-    out: str = output.decode("utf-8", "replace")
+def render_log(rec: tuple[Any, ...]) -> str:
+    """The log text of an invocation record, in the function's log format."""
+    rid, version, started = rec[r.REQUEST_ID], rec[r.VERSION], rec[r.STARTED_AT]
+    report = Report(rid, *rec[r.REPORT])
+    out: str = rec[r.OUTPUT].decode("utf-8", "replace")
     if out and not out.endswith("\n"):
         out += "\n"
-    if json_logs:
-        start = {"requestId": rid, "functionArn": arn, "version": version}
+    init_text: str = rec[r.INIT_TEXT]
+    if rec[r.JSON_LOGS]:
+        start = {"requestId": rid, "functionArn": rec[r.ARN], "version": version}
+        end = started + rec[r.LATENCY_MS] / 1000
         return (
             init_text
             + platform_event("platform.start", start, started)
             + out
-            + platform_event("platform.report", report.record(), started + latency / 1000)
+            + platform_event("platform.report", report.record(), end)
         )
     return (
         f"{init_text}START RequestId: {rid} Version: {version}\n"
-        f"{out}{platform_text}END RequestId: {rid}\n{report.line()}\n"
+        f"{out}{rec[r.PLATFORM_TEXT]}END RequestId: {rid}\n{report.line()}\n"
     )

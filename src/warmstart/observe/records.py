@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .logs import render_log, stream_path
+from .record import FUNCTION, STREAM, row_of
 
 __all__ = ["COLUMNS", "RecordWriter", "connect", "query"]
 
@@ -97,7 +98,7 @@ class RecordWriter:
         self.state_dir = state_dir
         self.interval = interval
         self.records = records
-        # Records (see InvokeResult.record), or (function, stream, text) to append to a log.
+        # Records (see above), or (function, stream, text) to append to a log stream.
         self._items: deque[tuple[Any, ...]] = deque()
         self._lock = threading.Lock()  # guards everything below
         self._db: sqlite3.Connection | None = None
@@ -148,14 +149,14 @@ class RecordWriter:
         if len(item) == 3:
             function, stream, text = item
         else:
-            row, function, stream = item[0], item[1], item[2]
             if self.records:
                 if self._db is None:
                     self._db = connect(self.state_dir)
                 if not self._rows:
                     self._opened = time.monotonic()
-                self._db.execute(_INSERT, row)
+                self._db.execute(_INSERT, row_of(item))
                 self._rows += 1
+            function, stream = item[FUNCTION], item[STREAM]
             text = render_log(item) if stream else ""
         if stream:
             self._texts.setdefault((function, stream), []).append(text)

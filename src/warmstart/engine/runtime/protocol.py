@@ -121,10 +121,11 @@ def frame_length(buf: bytes | bytearray) -> int:
 
 def write_all(fd: int, data: bytes) -> None:
     """Write all of data to a blocking fd."""
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    n = os.write(fd, data)  # a pipe takes a small frame whole
+    if n < len(data):
+        view = memoryview(data)[n:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def read_frame(fd: int, spin_ns: int = 0, chunk: int = 65536) -> bytes:
@@ -137,19 +138,25 @@ def read_frame(fd: int, spin_ns: int = 0, chunk: int = 65536) -> bytes:
     read = os.read
     clock = time.perf_counter_ns
     end = clock() + spin_ns
-    parts = bytearray()
-    need = -1
+    while True:
+        try:
+            buf = read(fd, chunk)
+            break
+        except BlockingIOError:
+            if clock() > end:
+                select.select([fd], [], [])
+    if not buf or frame_length(buf) == len(buf):
+        return buf  # end of file, or the whole frame: nearly always
+    parts = bytearray(buf)
+    need = frame_length(parts)
     while need < 0 or len(parts) < need:
         try:
             buf = read(fd, max(chunk, need - len(parts)))
         except BlockingIOError:
-            if clock() > end:
-                select.select([fd], [], [])
+            select.select([fd], [], [])
             continue
         if not buf:
             return b""
-        if not parts and frame_length(buf) == len(buf):
-            return buf
         parts += buf
         need = frame_length(parts)
     return bytes(parts)
