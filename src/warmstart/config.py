@@ -36,6 +36,7 @@ class Config:
     idle_timeout_s: float = 600.0  # idle environments are shut down after this
     max_lifetime_s: float | None = None  # and any environment after this (None: never)
     freeze: bool = True  # stop idle environments (SIGSTOP) as Lambda freezes them
+    watch_code: bool = True  # replace environments when their code changes on disk
     isolation: str = "auto"  # auto | cgroup | cgroup-v1 | cgroup-v2 | none
     cgroup_v2_root: str | None = None  # a delegated cgroup v2 folder to work under
     spin_us: int = 200  # how long an invoking thread polls for a result before it sleeps

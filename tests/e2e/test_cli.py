@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,27 @@ def test_demo(tmp_path):
         assert step in p.stdout
     assert "FAILED" not in p.stdout
     assert (tmp_path / ".warmstart" / "warmstart.db").exists()
+
+
+def test_logs_follow(project):
+    run("invoke", "Echo", cwd=project)
+    follow = subprocess.Popen(
+        [*WARMSTART, "logs", "Echo", "--follow"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run("invoke", "Echo", "--event", '{"marker": "second"}', cwd=project)
+        seen = b""
+        deadline = time.monotonic() + 20
+        fd = follow.stdout.fileno()
+        while seen.count(b"REPORT RequestId: ") < 2 and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.5)[0]:
+                seen += os.read(fd, 65536)
+        # the first invocation's log, then the new one as it is written
+        assert seen.count(b"REPORT RequestId: ") == 2
+    finally:
+        follow.terminate()
+        follow.wait(10)

@@ -220,3 +220,11 @@ def test_request_ids_are_unique_uuids(make_runtime):
     ids = [rt.invoke("Noop", {}).request_id for _ in range(50)]
     assert len(set(ids)) == 50
     assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_large_events_and_results_cross_intact(make_runtime):
+    rt = make_runtime(spec("Echo", "results.echo_event", memory_size=1024))
+    big = {"blob": "x" * (5 * 1024 * 1024), "n": 1}
+    res = rt.invoke("Echo", big)
+    assert res.payload == big
+    assert rt.invoke("Echo", {"small": True}).payload == {"small": True}

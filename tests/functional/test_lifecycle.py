@@ -148,3 +148,25 @@ def test_killing_the_owner_leaves_nothing_behind(tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_code_change_replaces_environments(make_runtime, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    rt = make_runtime(spec("App", "app.handler", code_dir=tmp_path))
+    assert rt.invoke("App", {}).payload == 1
+    assert rt.invoke("App", {}).start_kind == "warm"
+    time.sleep(1.2)  # the first check records what the code looks like
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    assert wait_for(lambda: rt.environments() == [], timeout=5)
+    res = rt.invoke("App", {})
+    assert (res.payload, res.start_kind) == (2, "cold")
+
+
+def test_code_changes_can_be_ignored(make_runtime, tmp_path):
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    rt = make_runtime(spec("App", "app.handler", code_dir=tmp_path), watch_code=False)
+    rt.invoke("App", {})
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    time.sleep(2.5)
+    res = rt.invoke("App", {})
+    assert (res.payload, res.start_kind) == (1, "warm")

@@ -119,3 +119,38 @@ def test_child_processes_are_frozen_too(make_runtime, tmp_path):
     assert out.read_text() == before  # the child is stopped with its environment
     rt.invoke("Children", {"file": str(out), "sleep": 0.1})
     assert out.read_text() != before  # and runs again while its environment is invoked
+
+
+def test_init_timeout(make_runtime):
+    rt = make_runtime(
+        spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"}), init_timeout_s=0.5
+    )
+    t0 = time.monotonic()
+    res = rt.invoke("Slow", {})
+    assert time.monotonic() - t0 < 3
+    assert res.error_type == "Sandbox.Timedout" and res.report.status == "timeout"
+    assert (
+        "INIT_REPORT Init Duration: " in res.log and "\tPhase: init\tStatus: timeout\n" in res.log
+    )
+    assert rt.environments() == []
+
+
+def test_async_timeout_and_crash(make_runtime):
+    import asyncio
+
+    rt = make_runtime(
+        spec("Sleeper", "sleeper.handler", timeout=1), spec("Exits", "exiter.handler")
+    )
+
+    async def main():
+        return await asyncio.gather(
+            rt.ainvoke("Sleeper", {"seconds": 30}),
+            rt.ainvoke("Exits", {"how": "os._exit", "code": 9}),
+            rt.ainvoke("Sleeper", {"seconds": 0.1}),
+        )
+
+    timed_out, crashed, ok = asyncio.run(main())
+    assert timed_out.error_type == "Sandbox.Timedout" and timed_out.report.duration_ms == 1000.0
+    assert crashed.error_type == "Runtime.ExitError"
+    assert crashed.payload["errorMessage"].endswith("exit status 9")
+    assert ok.payload["slept"] == 0.1

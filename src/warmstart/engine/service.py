@@ -35,6 +35,7 @@ from ..observe.logs import init_report, init_start, iso_ms
 from ..observe.records import RecordWriter
 from ..observe.report import billed_ms
 from ..spec import FunctionSpec, validate
+from .codewatch import fingerprint
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
@@ -54,6 +55,7 @@ LATEST = "$LATEST"
 RESERVED_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_REASON = "ConcurrentInvocationLimitExceeded"
 WATCHDOG_INTERVAL_S = 0.01
+CODE_CHECK_S = 1.0  # how soon an edit to a function's code replaces its environments
 _SIGNAL_NAMES = {
     1: "hangup",
     2: "interrupt",
@@ -247,8 +249,10 @@ class Service:
         self._closed = False
         self._busy: set[Environment] = set()
         self._unreserved_used = 0
+        self._code: dict[str, tuple[int, int, int]] = {}  # code fingerprints, by function
         self.warnings: list[str] = []
         self.isolation = isolation or detect(self.config.isolation, self.config.cgroup_v2_root)
+        log.info(self.isolation.describe())
         try:
             for spec in specs:
                 self._add(validate(spec))
@@ -908,45 +912,68 @@ class Service:
             env.close()
 
     def _reaper(self) -> None:
-        """Shut down environments idle for longer than the idle timeout, or too old."""
+        """Housekeeping: shut down environments idle too long or too old; notice code changes."""
+        with contextlib.suppress(OSError, AttributeError):  # never in the way of invocations
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
         cfg = self.config
-        interval = min(max(cfg.idle_timeout_s / 10, 0.05), 5.0)
+        interval = min(max(cfg.idle_timeout_s / 10, 0.05), CODE_CHECK_S)
         if cfg.max_lifetime_s:
             interval = min(interval, max(cfg.max_lifetime_s / 10, 0.05))
+        next_code_check = 0.0
         while not self._stop.wait(interval):
-            now = time.monotonic()
-            expired: list[Environment] = []
-            replenish: list[Version] = []
-            with self._lock:
-                for fn in self.functions.values():
-                    for v in [fn.latest, *fn.versions.values()]:
-                        pool = v.pool
-                        keep = []
-                        for env in pool.idle:
-                            if now - env.last_used > cfg.idle_timeout_s or (
-                                cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s
-                            ):
-                                expired.append(env)
-                                pool.envs.discard(env)
-                            else:
-                                keep.append(env)
-                        pool.idle[:] = keep
-                        if cfg.max_lifetime_s:
-                            old = [
-                                e
-                                for e in pool.idle_provisioned
-                                if now - e.created > cfg.max_lifetime_s
-                            ]
-                            for env in old:
-                                pool.idle_provisioned.remove(env)
-                                pool.envs.discard(env)
-                                self._set_provisioned(fn, -1)
-                            expired += old
-                            if old:
-                                replenish.append(v)
-            self._dispose(expired)
-            for v in replenish:
-                self._provision(v)
+            self._reap()
+            if cfg.watch_code and time.monotonic() >= next_code_check:
+                self._check_code()
+                next_code_check = time.monotonic() + CODE_CHECK_S
+
+    def _reap(self) -> None:
+        cfg = self.config
+        now = time.monotonic()
+        expired: list[Environment] = []
+        replenish: list[Version] = []
+        with self._lock:
+            for fn in self.functions.values():
+                for v in [fn.latest, *fn.versions.values()]:
+                    pool = v.pool
+                    keep = []
+                    for env in pool.idle:
+                        if now - env.last_used > cfg.idle_timeout_s or (
+                            cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s
+                        ):
+                            expired.append(env)
+                            pool.envs.discard(env)
+                        else:
+                            keep.append(env)
+                    pool.idle[:] = keep
+                    if cfg.max_lifetime_s:
+                        old = [
+                            e for e in pool.idle_provisioned if now - e.created > cfg.max_lifetime_s
+                        ]
+                        for env in old:
+                            pool.idle_provisioned.remove(env)
+                            pool.envs.discard(env)
+                            self._set_provisioned(fn, -1)
+                        expired += old
+                        if old:
+                            replenish.append(v)
+        self._dispose(expired)
+        for v in replenish:
+            self._provision(v)
+
+    def _check_code(self) -> None:
+        """Replace the environments of a function whose code or layers changed on disk."""
+        for fn in list(self.functions.values()):
+            versions = [fn.latest, *fn.versions.values()]
+            if not any(v.pool.envs for v in versions):
+                self._code.pop(fn.name, None)  # nothing runs the old code: nothing to replace
+                continue
+            spec = fn.latest.spec
+            now = fingerprint([spec.code_dir, *spec.layers])
+            before = self._code.setdefault(fn.name, now)
+            if now != before:
+                self._code[fn.name] = now
+                log.info("%s: code changed; its environments are replaced", fn.name)
+                self.recycle(fn.name)
 
     def _watchdog(self) -> None:
         """Without cgroups: kill an environment whose RSS goes over its memory size."""
