@@ -58,7 +58,7 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
 def warm_invoke(memory: int, rounds: int, n: int, state: Path) -> dict[str, Any]:
     spec = FunctionSpec("Hello", "noop.handler", HELLO, runtime=PY, memory_size=memory)
     with Runtime([spec], state_dir=state) as rt:
-        for _ in range(200):
+        for _ in range(2000):  # steady state: caches, allocator and the records writer warmed up
             rt.invoke("Hello", EVENT)
         clock = time.perf_counter_ns
         invoke = rt.invoke

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.logging import RichHandler
+from rich.markup import escape
 
 from . import __version__
 from .api import Runtime
@@ -32,10 +32,20 @@ EXIT_USAGE = 2  # bad input: template, arguments (click uses 2 for usage errors 
 TEMPLATE_NAMES = ("template.yaml", "template.yml", "template.json")
 
 
+class _ConsoleHandler(logging.Handler):
+    """warmstart's messages on stderr: one line each, warnings in yellow, the rest dim."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = escape(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            err.print(f"[yellow]warning:[/] {text}", markup=True, soft_wrap=True)
+        else:
+            err.print(f"[dim]{text}[/]", markup=True, soft_wrap=True)
+
+
 def _setup_logging(verbose: bool) -> None:
-    handler = RichHandler(console=err, show_time=False, show_path=False, markup=False)
     logger = logging.getLogger("warmstart")
-    logger.handlers[:] = [handler]
+    logger.handlers[:] = [_ConsoleHandler()]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 
