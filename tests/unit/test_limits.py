@@ -25,8 +25,8 @@ def test_env_spec_quotas():
     assert spec == {
         "version": 2,
         "dir": "/fake/warmstart-1/e1",
-        "cpu_quota_us": 7236,
-        "cpu_period_us": 100_000,
+        "cpu_quota_us": 1447,
+        "cpu_period_us": 20_000,
         "memory_bytes": 128 << 20,
         "pids_max": 1024,
     }
@@ -50,7 +50,7 @@ def test_cgroup_v2_writes(tmp_path):
     d = tmp_path / "env"
     fake_cgroup(d, "cpu.max", "memory.max", "memory.swap.max", "pids.max", "cgroup.procs")
     cgroups.create(spec)
-    assert (d / "cpu.max").read_text() == "14471 100000"
+    assert (d / "cpu.max").read_text() == "2894 20000"
     assert (d / "memory.max").read_text() == str(256 << 20)
     assert (d / "memory.swap.max").read_text() == "0"
     assert (d / "pids.max").read_text() == "1024"
@@ -65,7 +65,7 @@ def test_cgroup_v1_writes(tmp_path):
     fake_cgroup(dirs["memory"] / "env", "memory.limit_in_bytes", "memory.oom_control")
     fake_cgroup(dirs["pids"] / "env", "pids.max")
     cgroups.create(spec)
-    assert (dirs["cpu"] / "env" / "cpu.cfs_quota_us").read_text() == "57886"
+    assert (dirs["cpu"] / "env" / "cpu.cfs_quota_us").read_text() == "11577"
     assert (dirs["memory"] / "env" / "memory.limit_in_bytes").read_text() == str(1024 << 20)
     assert (dirs["pids"] / "env" / "pids.max").read_text() == "1024"
     assert not cgroups.oom_killed(spec)

@@ -32,7 +32,11 @@ __all__ = [
 
 MB_PER_VCPU = 1769  # Lambda: 1,769 MB = 1 vCPU
 MAX_VCPUS = 6
-CPU_PERIOD_US = 100_000
+# CPU bandwidth is granted per period. Long periods make short CPU-bound invocations at small
+# memory sizes bimodal (all of a period's quota at full speed, then a long stall); 20 ms keeps the
+# slowdown proportional to memory even for work of a few tens of milliseconds, and is the
+# shortest period at which 128 MB's quota (0.07 vCPU) stays above the kernel's 1 ms minimum.
+CPU_PERIOD_US = 20_000
 PIDS_MAX = 1024  # Lambda: 1,024 processes/threads per environment
 MODES = ("auto", "cgroup", "cgroup-v1", "cgroup-v2", "none")
 

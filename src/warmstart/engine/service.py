@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from .python import PythonAdapter
 from .result import InvokeResult
 from .runtime import jsonfast
 
-__all__ = ["COLD", "PROVISIONED", "SYNC_PAYLOAD_LIMIT", "WARM", "Service", "Throttle"]
+__all__ = ["COLD", "PROVISIONED", "SYNC_PAYLOAD_LIMIT", "WARM", "Service"]
 
 log = logging.getLogger("warmstart")
 
@@ -134,12 +133,6 @@ class Function:
         self.provisioned = 0  # provisioned environments allocated (they hold concurrency)
 
 
-@dataclass(frozen=True)
-class Throttle:
-    reason: str
-    message: str
-
-
 class _Call(Request):
     """One invocation on its way through the engine: the request and its bookkeeping."""
 
@@ -178,7 +171,7 @@ class _Call(Request):
 
 
 def request_ids() -> Callable[[], str]:
-    """A generator of random UUID-v4 request ids, ~0.8 us each.
+    """A generator of random UUID-v4 request ids, about a microsecond each.
 
     A private Mersenne Twister seeded from the OS: request ids need to be unique and look like
     Lambda's, not to be secret, and os.urandom per id costs twice as much.
@@ -261,14 +254,18 @@ class Service:
             self.isolation.close()
             raise
         self.work_dir = tempfile.mkdtemp(prefix="warmstart-")
+        self.writer = RecordWriter(self.config.state_dir, records=self.config.records)
         try:
-            self.writer = RecordWriter(self.config.state_dir, records=self.config.records)
             self.adapter = PythonAdapter(self.config, self.isolation, Path(self.work_dir))
             self._check_runtimes()
             self.adapter.prestart(
                 {f.latest.spec.runtime for f in self.functions.values() if f.latest.spec.is_python}
             )
         except BaseException:
+            if hasattr(self, "adapter"):
+                self.adapter.close()
+            self.writer.close()
+            self.isolation.close()
             self._cleanup_dirs()
             raise
         self._stop = threading.Event()

@@ -16,9 +16,10 @@ def handler(event, context):
                 sys.executable,
                 "-c",
                 (
-                    "import time, sys\n"
+                    "import os, sys, time\n"
                     "while True:\n"
-                    "    open(sys.argv[1], 'w').write(str(time.time()))\n"
+                    "    open(sys.argv[1] + '.tmp', 'w').write(str(time.time()))\n"
+                    "    os.replace(sys.argv[1] + '.tmp', sys.argv[1])  # never half written\n"
                     "    time.sleep(0.005)\n"
                 ),
                 event["file"],
