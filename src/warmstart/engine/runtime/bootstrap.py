@@ -12,6 +12,7 @@ import io
 import json
 import os
 import resource
+import select
 import signal
 import sys
 import time
@@ -281,6 +282,8 @@ def serve(
 ) -> None:
     read_frame = protocol.read_frame
     os.set_blocking(req_fd, False)
+    poller = select.poll()
+    poller.register(req_fd, select.POLLIN)
     decode = protocol.decode_invoke
     encode = protocol.encode_response
     write_all = protocol.write_all
@@ -301,7 +304,7 @@ def serve(
         # Poll for the next event only while events come back to back: the last one arrived
         # within the budget. Otherwise sleep at once and spend no CPU.
         waited = perf()
-        frame = read_frame(req_fd, spin_ns if spin else 0)
+        frame = read_frame(req_fd, spin_ns if spin else 0, poller)
         spin = (perf() - waited) * 1e9 < spin_ns
         if not frame:
             os._exit(0)
