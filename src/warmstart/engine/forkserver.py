@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import subprocess
 import threading
@@ -171,11 +170,3 @@ class ForkServer:
     @property
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-
-def close_fds(*fds: int) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass

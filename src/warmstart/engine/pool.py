@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from .environment import Environment
@@ -41,10 +40,3 @@ class Pool:
         for env in out:
             self.envs.discard(env)
         return out
-
-
-def run_in_threads(jobs: list[threading.Thread]) -> None:
-    for t in jobs:
-        t.start()
-    for t in jobs:
-        t.join()

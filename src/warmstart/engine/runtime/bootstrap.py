@@ -224,7 +224,7 @@ def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> N
         "LAMBDA_WARNING: Unhandled exception. "
         "The most likely cause is an issue in the function code.\r"
     )
-    sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+    logsetup.sink.log_error(logsetup.error_lines(error))
     protocol.write_all(
         resp_fd,
         protocol.encode_response(
@@ -332,12 +332,12 @@ def serve(
         except Fault as f:
             error = f.error
             error["requestId"] = rid
-            sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+            logsetup.sink.log_error(logsetup.error_lines(error))
             payload = json.dumps(error).encode()
             outcome = ERR
         except Exception as e:
             error = fault_result(e, rid)
-            sys.stdout.write("\n".join(logsetup.error_lines(error)) + "\n")
+            logsetup.sink.log_error(logsetup.error_lines(error))
             payload = json.dumps(error).encode()
             outcome = ERR
         duration = (perf() - t0) * 1000

@@ -21,6 +21,7 @@ NBSP = "\u00a0"
 
 request_id = ""  # the current invocation's, read by the filter on every record
 json_mode = False
+sink: LogSink
 
 _RESERVED = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
@@ -90,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
 def setup(log_format: str, log_level: str) -> LogSink:
     """Install the runtime's handler on the root logger and return the sink errors go to."""
-    global json_mode
+    global json_mode, sink
     json_mode = log_format.upper() == "JSON"
     logging.Formatter.converter = time.gmtime
     sink = LogSink()
