@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -198,6 +199,8 @@ def main(verbose: bool) -> None:
                   warmstart logs Hello
     """
     _setup_logging(verbose)
+    # SIGTERM ends warmstart like Ctrl-C: environments are shut down on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
 @main.command()
