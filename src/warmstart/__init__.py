@@ -11,8 +11,10 @@ from .config import Config
 from .engine.result import InvokeResult
 from .errors import (
     EngineError,
+    InvalidParameterValueError,
     InvalidRequestContentError,
     RequestTooLargeError,
+    ResourceConflictError,
     ResourceNotFoundError,
     SpecError,
     TemplateError,
@@ -30,10 +32,12 @@ __all__ = [
     "Config",
     "EngineError",
     "FunctionSpec",
+    "InvalidParameterValueError",
     "InvalidRequestContentError",
     "InvokeResult",
     "Report",
     "RequestTooLargeError",
+    "ResourceConflictError",
     "ResourceNotFoundError",
     "Runtime",
     "SpecError",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 __all__ = [
     "EngineError",
+    "InvalidParameterValueError",
     "InvalidRequestContentError",
     "RequestTooLargeError",
+    "ResourceConflictError",
     "ResourceNotFoundError",
     "SpecError",
     "TemplateError",
@@ -36,6 +38,14 @@ class SpecError(WarmstartError):
 
 class ResourceNotFoundError(WarmstartError):
     """No such function, version or alias."""
+
+
+class ResourceConflictError(WarmstartError):
+    """The resource already exists, or is in use."""
+
+
+class InvalidParameterValueError(WarmstartError):
+    """A value is not one Lambda accepts (a limit exceeded, a setting that does not apply...)."""
 
 
 class TooManyRequestsError(WarmstartError):

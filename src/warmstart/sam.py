@@ -89,6 +89,7 @@ USED = frozenset(
         "FunctionName",
         "Events",
         "PackageType",
+        "EventInvokeConfig",
     }
 )
 PSEUDO = {
@@ -524,6 +525,9 @@ class _FunctionBuilder:
             if k not in ("LogFormat", "ApplicationLogLevel")
         ]
         pc_cfg = p.get("ProvisionedConcurrencyConfig") or {}
+        invoke_cfg = p.get("EventInvokeConfig") or {}
+        ignored += [f"EventInvokeConfig.{k}" for k in invoke_cfg
+                    if k not in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")]  # fmt: skip
         snap = (p.get("SnapStart") or {}).get("ApplyOn", "None")
         spec = FunctionSpec(
             name=self.name,
@@ -563,6 +567,16 @@ class _FunctionBuilder:
             ),
             application_log_level=logging_cfg.get("ApplicationLogLevel"),
             events=p.get("Events") or {},
+            max_retry_attempts=self.value(
+                "EventInvokeConfig.MaximumRetryAttempts",
+                invoke_cfg.get("MaximumRetryAttempts", 2),
+                int,
+            ),
+            max_event_age_s=self.value(
+                "EventInvokeConfig.MaximumEventAgeInSeconds",
+                invoke_cfg.get("MaximumEventAgeInSeconds", 21600),
+                int,
+            ),
             ignored=tuple(ignored),
             logical_id=self.id,
         )

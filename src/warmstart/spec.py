@@ -80,6 +80,8 @@ class FunctionSpec:
     ephemeral_storage_mb: int = 512
     log_format: str = "Text"
     application_log_level: str | None = None
+    max_retry_attempts: int = 2  # asynchronous invocations (EventInvokeConfig)
+    max_event_age_s: int = 21600
     events: dict[str, Any] = field(default_factory=dict)  # the template's Events, for front doors
     ignored: tuple[
         str, ...
@@ -161,6 +163,13 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
             "ProvisionedConcurrencyConfig",
             f"{pc} is more than ReservedConcurrentExecutions ({spec.reserved_concurrency})",
         )
+    if spec.max_retry_attempts not in (0, 1, 2):
+        raise SpecError(
+            spec.name, "EventInvokeConfig.MaximumRetryAttempts",
+            f"{spec.max_retry_attempts!r} is not 0, 1 or 2",
+        )  # fmt: skip
+    _check_range(spec, "EventInvokeConfig.MaximumEventAgeInSeconds", spec.max_event_age_s,
+                 (60, 21600))  # fmt: skip
     if spec.log_format not in ("Text", "JSON"):
         raise SpecError(
             spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON"

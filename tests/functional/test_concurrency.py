@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 from conftest import spec
-from warmstart import EngineError, ResourceNotFoundError, TooManyRequestsError
+from warmstart import ResourceNotFoundError, TooManyRequestsError
+from warmstart.errors import InvalidParameterValueError
 
 
 async def _at_once(rt, name, n, event, qualifier=None):
@@ -74,7 +75,7 @@ def test_account_limit_throttles_unreserved_functions(make_runtime):
 
 
 def test_reservations_cannot_exceed_the_account(make_runtime):
-    with pytest.raises(EngineError, match="exceeds the account limit"):
+    with pytest.raises(InvalidParameterValueError, match="exceeds the account limit"):
         make_runtime(spec("A", "noop.handler", reserved_concurrency=5), account_concurrency=4)
 
 

@@ -19,7 +19,15 @@ class Pool:
     first, which keeps the rest idle long enough to be reaped, as Lambda does.
     """
 
-    __slots__ = ("envs", "idle", "idle_provisioned", "provisioned_target", "retired", "version")
+    __slots__ = (
+        "envs",
+        "idle",
+        "idle_provisioned",
+        "provisioned",
+        "provisioned_target",
+        "retired",
+        "version",
+    )
 
     def __init__(self, version: Version) -> None:
         self.version = version
@@ -27,6 +35,8 @@ class Pool:
         self.idle_provisioned: list[Environment] = []
         self.envs: set[Environment] = set()  # every live environment, idle, busy or in INIT
         self.provisioned_target = 0
+        # Provisioned concurrency as the API reports it: status, reason, when it was asked for.
+        self.provisioned: dict[str, object] = {}
         self.retired = False  # its version's configuration changed: discard envs as they free up
 
     def provisioned_count(self) -> int:

@@ -24,8 +24,10 @@ from typing import Any
 from ..config import Config
 from ..errors import (
     EngineError,
+    InvalidParameterValueError,
     InvalidRequestContentError,
     RequestTooLargeError,
+    ResourceConflictError,
     ResourceNotFoundError,
     TooManyRequestsError,
     UnsupportedRuntimeError,
@@ -87,9 +89,11 @@ class Version:
         "function",
         "json_logs",
         "memory",
+        "modified",
         "name",
         "pool",
         "python",
+        "revision",
         "spec",
         "timeout",
     )
@@ -97,6 +101,8 @@ class Version:
     def __init__(
         self, function: Function, name: str, spec: FunctionSpec, arn: str, cpu_throttled: bool
     ) -> None:
+        self.modified = time.time()  # when this configuration was made (LastModified)
+        self.revision = new_request_id()  # RevisionId: changes with every configuration
         self.function = function
         self.name = name
         self.spec = spec
@@ -280,17 +286,21 @@ class Service:
             t.start()
         try:
             for fn in list(self.functions.values()):
-                spec = fn.latest.spec
-                if spec.auto_publish_alias:
-                    version = self.publish_version(fn.name)
-                    self.create_alias(fn.name, spec.auto_publish_alias, version)
-                    if spec.provisioned_concurrency:
-                        self.put_provisioned_concurrency(
-                            fn.name, spec.auto_publish_alias, spec.provisioned_concurrency
-                        )
+                self._publish_alias(fn)
         except BaseException:
             self.close()
             raise
+
+    def _publish_alias(self, fn: Function) -> None:
+        """AutoPublishAlias: version 1 and the alias, with its provisioned environments."""
+        spec = fn.latest.spec
+        if spec.auto_publish_alias:
+            version = self.publish_version(fn.name)
+            self.create_alias(fn.name, spec.auto_publish_alias, version)
+            if spec.provisioned_concurrency:
+                self.put_provisioned_concurrency(
+                    fn.name, spec.auto_publish_alias, spec.provisioned_concurrency
+                )
 
     # -- definitions -----------------------------------------------------------------------
 
@@ -307,7 +317,7 @@ class Service:
     def _unreserved_capacity(self) -> int:
         reserved = sum(f.reserved or 0 for f in self.functions.values())
         if reserved > self.config.account_concurrency:
-            raise EngineError(
+            raise InvalidParameterValueError(
                 f"reserved concurrency ({reserved}) exceeds the account limit "
                 f"({self.config.account_concurrency})"
             )
@@ -382,12 +392,50 @@ class Service:
             fn.versions[number] = self._version(fn, number, fn.latest.spec)
         return number
 
-    def create_alias(self, name: str, alias: str, version: str) -> None:
+    def create_alias(self, name: str, alias: str, version: str, *, update: bool = False) -> None:
+        """Point an alias at a version; `update` requires it to exist, else it must not."""
         fn = self.function(name)
         if version != LATEST and version not in fn.versions:
             raise ResourceNotFoundError(f"Function not found: {self._arn(fn.name, version)}")
         with self._lock:
+            if update and alias not in fn.aliases:
+                raise ResourceNotFoundError(f"Alias not found: {self._arn(fn.name, alias)}")
+            if not update and alias in fn.aliases:
+                raise ResourceConflictError(f"Alias already exists: {self._arn(fn.name, alias)}")
             fn.aliases[alias] = version
+
+    def add_function(self, spec: FunctionSpec) -> None:
+        """A new function while running (CreateFunction). Raises ResourceConflictError if taken."""
+        spec = validate(spec)
+        with self._lock:
+            if spec.name in self.functions:
+                raise ResourceConflictError(f"Function already exist: {spec.name}")
+            self._add(spec)
+            try:
+                self._capacity = self._unreserved_capacity()
+            except InvalidParameterValueError:
+                del self.functions[spec.name]
+                raise
+        fn = self.functions[spec.name]
+        if spec.is_python:
+            self.adapter.prestart({spec.runtime})
+        self._publish_alias(fn)
+
+    def delete_function(self, name: str) -> None:
+        """Remove a function and shut its environments down (DeleteFunction)."""
+        fn = self.function(name)
+        discarded = []
+        with self._lock:
+            self.functions.pop(fn.name, None)
+            for v in [fn.latest, *fn.versions.values()]:
+                v.pool.retired = True
+                v.pool.provisioned_target = 0
+                discarded += v.pool.take_idle()
+                for env in v.pool.envs:
+                    env.retired = True
+            self._set_provisioned(fn, -fn.provisioned)
+            self._capacity = self._unreserved_capacity()
+        self._dispose(discarded)
 
     def put_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         """Set (or with None remove) a function's reserved concurrency."""
@@ -397,7 +445,7 @@ class Service:
             fn.reserved = reserved
             try:
                 self._capacity = self._unreserved_capacity()
-            except EngineError:
+            except InvalidParameterValueError:
                 fn.reserved = before
                 raise
 
@@ -405,17 +453,34 @@ class Service:
         """Keep `count` environments initialized for a version or alias (blocks until ready)."""
         version, _ = self.resolve(name, qualifier)
         if version.name == LATEST:
-            raise EngineError("provisioned concurrency needs a version or an alias, not $LATEST")
+            raise InvalidParameterValueError(
+                "provisioned concurrency needs a version or an alias, not $LATEST"
+            )
         fn = version.function
         with self._lock:
             others = fn.provisioned - version.pool.provisioned_target
             if fn.reserved is not None and others + count > fn.reserved:
-                raise EngineError(
+                raise InvalidParameterValueError(
                     f"{fn.name}: provisioned concurrency {count} exceeds its reserved "
                     f"concurrency ({fn.reserved})"
                 )
             version.pool.provisioned_target = count
+            version.pool.provisioned = {"Status": "IN_PROGRESS", "LastModified": time.time()}
         self._provision(version)
+
+    def provisioned_concurrency(self, name: str, qualifier: str) -> dict[str, Any] | None:
+        """Requested, allocated and available environments, and the status; None if not set."""
+        version, _ = self.resolve(name, qualifier)
+        pool = version.pool
+        with self._lock:
+            if not pool.provisioned:
+                return None
+            return {
+                "RequestedProvisionedConcurrentExecutions": pool.provisioned_target,
+                "AllocatedProvisionedConcurrentExecutions": pool.provisioned_count(),
+                "AvailableProvisionedConcurrentExecutions": len(pool.idle_provisioned),
+                **pool.provisioned,
+            }
 
     def _provision(self, version: Version) -> None:
         """Start or stop provisioned environments until the pool has its target."""
@@ -433,7 +498,9 @@ class Service:
             self._set_provisioned(version.function, missing)
         self._dispose(extra)
         if not missing:
+            pool.provisioned["Status"] = "READY"
             return
+        pool.provisioned["Status"] = "IN_PROGRESS"
         errors: list[str] = []
 
         def one() -> None:
@@ -451,6 +518,9 @@ class Service:
             log.warning(
                 "%s: a provisioned environment failed to initialize: %s", version.function.name, e
             )
+        pool.provisioned["Status"] = "FAILED" if errors else "READY"
+        if errors:
+            pool.provisioned["StatusReason"] = errors[0]
 
     def _set_provisioned(self, fn: Function, delta: int) -> None:
         fn.provisioned += delta
