@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .engine.events import Event, list_events, redrive
 from .engine.result import InvokeResult
 from .engine.service import Service
 from .sam import Template, load_template
@@ -127,6 +128,31 @@ class Runtime:
         Example: await asyncio.gather(*(rt.ainvoke("Hello") for _ in range(100)))
         """
         return await self.service.ainvoke(function, event, qualifier, **options)
+
+    def invoke_async(
+        self,
+        function: str,
+        event: Any = None,
+        qualifier: str | None = None,
+        *,
+        client_context: bytes | str | None = None,
+    ) -> str:
+        """An asynchronous (Event) invocation: persisted, run in the background, retried on
+        function errors; returns the request id. Failures are kept (see `events`).
+
+        Example: rid = rt.invoke_async("Hello", {"k": "v"})
+        """
+        return self.service.invoke_async(function, event, qualifier, client_context=client_context)
+
+    def events(self, function: str | None = None, status: str | None = "failed") -> list[Event]:
+        """Asynchronous events in the database: failed ones by default (status None: all)."""
+        return list_events(self.config.state_dir, function, status)
+
+    def redrive(self, ids: list[str] | None = None, function: str | None = None) -> int:
+        """Queue failed asynchronous events again (all of them, or those ids)."""
+        count = redrive(self.config.state_dir, ids, function)
+        self.service.event_queue()  # make sure something runs them
+        return count
 
     # -- configuration ---------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class Config:
     records: bool = True  # write invocation records to SQLite
     python: str | None = None  # run every function with this interpreter
     init_timeout_s: float = 10.0  # Lambda's INIT limit for on-demand environments
+    async_delay_scale: float = 0.01  # async retries wait Lambda's 1 and 2 minutes times this
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     build_dir: Path | None = None
 

@@ -38,6 +38,7 @@ from ..observe.report import billed_ms
 from ..spec import FunctionSpec, validate
 from .codewatch import fingerprint
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
+from .events import ASYNC_PAYLOAD_LIMIT, EventQueue, pending_events
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
 from .pool import Pool
@@ -153,6 +154,7 @@ class _Call(Request):
         client_context: bytes | str | None = None,
         identity: bytes | str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
     ) -> None:
         self.version = version
         self.qualifier = qualifier
@@ -160,7 +162,7 @@ class _Call(Request):
         self.event = event
         self.started = started = time.time()
         self.t0 = time.perf_counter_ns()
-        self.request_id = new_request_id()
+        self.request_id = request_id or new_request_id()
         self.deadline_ms = int(started * 1000) + version.timeout * 1000
         if client_context is None and identity is None and trace_id is None:
             self.client_context = self.identity = self.trace_id = b""
@@ -249,6 +251,7 @@ class Service:
         self._busy: set[Environment] = set()
         self._unreserved_used = 0
         self._code: dict[str, tuple[int, int, int]] = {}  # code fingerprints, by function
+        self._events: EventQueue | None = None
         self.warnings: list[str] = []
         self.isolation = isolation or detect(self.config.isolation, self.config.cgroup_v2_root)
         log.info(self.isolation.describe())
@@ -287,6 +290,8 @@ class Service:
         try:
             for fn in list(self.functions.values()):
                 self._publish_alias(fn)
+            if pending_events(self.config.state_dir):
+                self.event_queue()  # accepted before a crash or a restart: they run now
         except BaseException:
             self.close()
             raise
@@ -612,6 +617,7 @@ class Service:
         client_context: bytes | str | None,
         identity: bytes | str | None,
         trace_id: str | None,
+        request_id: str | None = None,
     ) -> _Call:
         fn = self.functions.get(name)
         if fn is not None and qualifier is None:
@@ -627,7 +633,14 @@ class Service:
         if self._closed:
             raise EngineError("the runtime is closed")
         return _Call(
-            version, qualifier, arn, encode_event(event), client_context, identity, trace_id
+            version,
+            qualifier,
+            arn,
+            encode_event(event),
+            client_context,
+            identity,
+            trace_id,
+            request_id,
         )
 
     def _acquire(self, call: _Call) -> Environment | None:
@@ -714,13 +727,14 @@ class Service:
         client_context: bytes | str | None = None,
         identity: bytes | str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
     ) -> InvokeResult:
         """Invoke a function synchronously (RequestResponse) and return its result.
 
         Raises TooManyRequestsError when throttled, ResourceNotFoundError for an unknown
         function or qualifier, RequestTooLargeError over 6 MB.
         """
-        call = self._prepare(name, event, qualifier, client_context, identity, trace_id)
+        call = self._prepare(name, event, qualifier, client_context, identity, trace_id, request_id)
         env = self._acquire(call)
         alive = False
         try:
@@ -746,9 +760,10 @@ class Service:
         client_context: bytes | str | None = None,
         identity: bytes | str | None = None,
         trace_id: str | None = None,
+        request_id: str | None = None,
     ) -> InvokeResult:
         """`invoke` for asyncio: many invocations at once from one thread."""
-        call = self._prepare(name, event, qualifier, client_context, identity, trace_id)
+        call = self._prepare(name, event, qualifier, client_context, identity, trace_id, request_id)
         env = self._acquire(call)
         alive = False
         try:
@@ -764,6 +779,35 @@ class Service:
             return self._record(result)
         finally:
             self._release(call, env, alive)
+
+    def invoke_async(
+        self,
+        name: str,
+        event: Any = None,
+        qualifier: str | None = None,
+        *,
+        client_context: bytes | str | None = None,
+    ) -> str:
+        """Accept an asynchronous (Event) invocation: persisted now, run in the background.
+
+        Returns the request id the function will see. Example: svc.invoke_async("Hello", {})
+        """
+        if self._closed:
+            raise EngineError("the runtime is closed")
+        cc = client_context.encode() if isinstance(client_context, str) else client_context
+        return self.event_queue().submit(
+            name, encode_event(event, ASYNC_PAYLOAD_LIMIT), qualifier, cc or None
+        )
+
+    def event_queue(self) -> EventQueue:
+        """The queue of asynchronous invocations, started on first use."""
+        with self._lock:
+            if self._events is None:
+                self._events = EventQueue(
+                    self, self.config.state_dir, delay_scale=self.config.async_delay_scale
+                )
+                self._events.start()
+            return self._events
 
     def _record(self, result: InvokeResult) -> InvokeResult:
         self.writer.submit(result.record)
@@ -1094,6 +1138,8 @@ class Service:
             for fn in self.functions.values():
                 for v in [fn.latest, *fn.versions.values()]:
                     envs += v.pool.take_idle()
+        if self._events is not None:
+            self._events.close()
         self._stop.set()
         for t in self._threads:
             t.join(5)
