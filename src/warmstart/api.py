@@ -116,9 +116,13 @@ class Runtime:
         Example: rt.invoke("Hello", {"k": "v"}, qualifier="live").payload
         """
         return self.service.invoke(
-            function, event, qualifier,
-            client_context=client_context, identity=identity, trace_id=trace_id,
-        )  # fmt: skip
+            function,
+            event,
+            qualifier,
+            client_context=client_context,
+            identity=identity,
+            trace_id=trace_id,
+        )
 
     async def ainvoke(
         self, function: str, event: Any = None, qualifier: str | None = None, **options: Any

@@ -389,6 +389,193 @@ def logs(function: str | None, follow: bool, since: str | None, state_dir: Path 
 
 
 @main.command()
+@click.argument("template_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback needs --credentials.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=3001,
+    show_default=True,
+    help="Port of the Lambda API (boto3, AWS CLI).",
+)
+@click.option(
+    "--api-port",
+    type=click.IntRange(0, 65535),
+    default=3000,
+    show_default=True,
+    help="Port of the API Gateway routes of the template.",
+)
+@click.option(
+    "--credentials",
+    envvar="WARMSTART_CREDENTIALS",
+    metavar="KEY:SECRET",
+    help="Lambda API requests must be signed (SigV4) with these (env WARMSTART_CREDENTIALS).",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On Ctrl-C/SIGTERM, how long in-flight work may finish.",
+)
+@engine_options
+@friendly_errors
+def serve(
+    template_file: Path | None,
+    host: str,
+    port: int,
+    api_port: int,
+    credentials: str | None,
+    graceful_timeout: float,
+    template: Path | None,
+    **opts: Any,
+) -> None:
+    """Serve a template's functions: the Lambda API for boto3 and the AWS CLI, and its API routes.
+
+    \b
+    Examples:
+      warmstart serve template.yaml
+      python -c "import boto3; print(boto3.client('lambda', endpoint_url='http://127.0.0.1:3001',
+          region_name='us-east-1').invoke(FunctionName='Hello')['Payload'].read())"
+      aws lambda invoke --endpoint-url http://127.0.0.1:3001 --function-name Hello out.json
+      curl http://127.0.0.1:3000/hello
+
+    Ctrl-C or SIGTERM: in-flight invocations finish (up to --graceful-timeout), then every
+    environment is shut down. Asynchronous invocations not yet run are kept and run next time.
+    """
+    from .frontdoor import serve as run_server
+
+    keys = None
+    if credentials:
+        if ":" not in credentials:
+            raise WarmstartError("--credentials takes KEY:SECRET")
+        key, secret = credentials.split(":", 1)
+        keys = (key, secret)
+    config = _config(opts)
+    rt = Runtime.from_template(find_template(template_file or template), config=config)
+
+    def ready(endpoints: Any) -> None:
+        from rich.table import Table
+
+        functions = Table(title="Functions", title_justify="left", box=None, padding=(0, 2))
+        for col in ("function", "runtime", "memory", "timeout", "aliases"):
+            functions.add_column(col)
+        for name in rt.functions:
+            fn = rt.service.function(name)
+            spec = fn.latest.spec
+            aliases = ", ".join(f"{a} -> {v}" for a, v in sorted(fn.aliases.items()))
+            functions.add_row(
+                name, spec.runtime, f"{spec.memory_size} MB", f"{spec.timeout} s", aliases
+            )
+        err.print(functions)
+        if endpoints.routes:
+            table = Table(title="API routes", title_justify="left", box=None, padding=(0, 2))
+            for col in ("method", "path", "function", "API"):
+                table.add_column(col)
+            for route in endpoints.routes:
+                table.add_row(
+                    route.method,
+                    route.path,
+                    route.function,
+                    f"{route.kind} ({route.payload_version}, stage {route.stage})",
+                )
+            err.print(table)
+        err.print(
+            f"Lambda API   [bold]{endpoints.lambda_url}[/]  (endpoint_url for boto3 and "
+            "--endpoint-url for the AWS CLI)",
+            markup=True,
+        )
+        if endpoints.api_url:
+            err.print(f"API Gateway  [bold]{endpoints.api_url}[/]", markup=True)
+        err.print("[dim]Ctrl-C to stop[/]", markup=True)
+
+    run_server(
+        rt,
+        host=host,
+        port=port,
+        api_port=api_port,
+        credentials=keys,
+        graceful_s=graceful_timeout,
+        on_ready=ready,
+    )
+
+
+@main.command()
+@click.argument("function", required=False)
+@click.option("--all", "show_all", is_flag=True, help="Every event, not only the failed ones.")
+@click.option(
+    "--redrive",
+    "redrive_ids",
+    multiple=True,
+    metavar="ID",
+    help="Queue this failed event again (repeatable).",
+)
+@click.option("--redrive-all", is_flag=True, help="Queue every failed event again.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where warmstart keeps its records (default: ./.warmstart).",
+)
+@friendly_errors
+def events(
+    function: str | None,
+    show_all: bool,
+    redrive_ids: tuple[str, ...],
+    redrive_all: bool,
+    as_json: bool,
+    state_dir: Path | None,
+) -> None:
+    """Asynchronous invocations that failed (or all of them), and redriving them.
+
+    Failed events stay until redriven. A running `warmstart serve` on the same state folder
+    picks redriven events up at once; otherwise the next one that starts does.
+
+    \b
+    Examples:
+      warmstart events
+      warmstart events Hello --json
+      warmstart events --redrive-all
+    """
+    from .engine.events import list_events, redrive
+
+    state = Config.resolve(state_dir=state_dir).state_dir
+    if redrive_ids or redrive_all:
+        count = redrive(state, list(redrive_ids) if redrive_ids else None, function)
+        out.print(f"{count} event(s) queued again")
+        return
+    rows = list_events(state, function, None if show_all else "failed")
+    if as_json:
+        out.print(json.dumps([e.as_dict() for e in rows]), markup=False)
+        return
+    if not rows:
+        err.print("[dim]no events[/]" if show_all else "[dim]no failed events[/]", markup=True)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, padding=(0, 2))
+    for col in ("id", "function", "status", "attempts", "received", "error"):
+        table.add_column(col)
+    for e in rows:
+        error = f"{e.error_type}: {e.error_message}" if e.error_type else ""
+        table.add_row(
+            e.id,
+            e.function,
+            e.status,
+            str(e.attempts + 1),
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.received_at)),
+            error,
+        )
+    out.print(table)
+
+
+@main.command()
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -526,8 +526,11 @@ class _FunctionBuilder:
         ]
         pc_cfg = p.get("ProvisionedConcurrencyConfig") or {}
         invoke_cfg = p.get("EventInvokeConfig") or {}
-        ignored += [f"EventInvokeConfig.{k}" for k in invoke_cfg
-                    if k not in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")]  # fmt: skip
+        ignored += [
+            f"EventInvokeConfig.{k}"
+            for k in invoke_cfg
+            if k not in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds")
+        ]
         snap = (p.get("SnapStart") or {}).get("ApplyOn", "None")
         spec = FunctionSpec(
             name=self.name,

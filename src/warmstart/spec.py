@@ -165,11 +165,13 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         )
     if spec.max_retry_attempts not in (0, 1, 2):
         raise SpecError(
-            spec.name, "EventInvokeConfig.MaximumRetryAttempts",
+            spec.name,
+            "EventInvokeConfig.MaximumRetryAttempts",
             f"{spec.max_retry_attempts!r} is not 0, 1 or 2",
-        )  # fmt: skip
-    _check_range(spec, "EventInvokeConfig.MaximumEventAgeInSeconds", spec.max_event_age_s,
-                 (60, 21600))  # fmt: skip
+        )
+    _check_range(
+        spec, "EventInvokeConfig.MaximumEventAgeInSeconds", spec.max_event_age_s, (60, 21600)
+    )
     if spec.log_format not in ("Text", "JSON"):
         raise SpecError(
             spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON"

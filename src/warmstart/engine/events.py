@@ -87,8 +87,10 @@ def _db(state_dir: Path) -> sqlite3.Connection:
     return db
 
 
-_COLUMNS = "id, function, qualifier, received_at, attempts, status, error_type, error_message, " \
-    "next_attempt_at"  # fmt: skip
+_COLUMNS = (
+    "id, function, qualifier, received_at, attempts, status, error_type, error_message, "
+    "next_attempt_at"
+)
 
 
 def list_events(
@@ -136,8 +138,10 @@ def redrive(state_dir: Path, ids: list[str] | None = None, function: str | None 
     """
     db = _db(state_dir)
     try:
-        sql = ("UPDATE events SET status = ?, attempts = 0, throttles = 0, next_attempt_at = ?, "
-               "received_at = ?, updated_at = ? WHERE status = ?")  # fmt: skip
+        sql = (
+            "UPDATE events SET status = ?, attempts = 0, throttles = 0, next_attempt_at = ?, "
+            "received_at = ?, updated_at = ? WHERE status = ?"
+        )
         now = time.time()
         args: list[Any] = [QUEUED, now, now, now, FAILED]
         if ids is not None:
@@ -207,9 +211,18 @@ class EventQueue:
             self._db.execute(
                 "INSERT INTO events (id, function, qualifier, payload, client_context, received_at,"
                 " next_attempt_at, status, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (request_id, version.function.name, qualifier, payload, client_context, now, now,
-                 QUEUED, now),
-            )  # fmt: skip
+                (
+                    request_id,
+                    version.function.name,
+                    qualifier,
+                    payload,
+                    client_context,
+                    now,
+                    now,
+                    QUEUED,
+                    now,
+                ),
+            )
         self._nudge()
         return request_id
 
@@ -362,19 +375,39 @@ class EventQueue:
             delay = RETRY_DELAYS_S[min(attempts, len(RETRY_DELAYS_S) - 1)]
             self._retry(event_id, attempts + 1, throttles, delay, res.error_type, message)
 
-    def _retry(self, event_id: str, attempts: int, throttles: int, delay_s: float,
-               error_type: str | None, message: str | None) -> None:  # fmt: skip
+    def _retry(
+        self,
+        event_id: str,
+        attempts: int,
+        throttles: int,
+        delay_s: float,
+        error_type: str | None,
+        message: str | None,
+    ) -> None:
         now = time.time()
         with self._lock, self._db:
             self._db.execute(
                 "UPDATE events SET status = ?, attempts = ?, throttles = ?, next_attempt_at = ?, "
                 "error_type = ?, error_message = ?, claimed_by = NULL, updated_at = ? WHERE id = ?",
-                (QUEUED, attempts, throttles, now + delay_s * self.delay_scale, error_type,
-                 message, now, event_id),
-            )  # fmt: skip
+                (
+                    QUEUED,
+                    attempts,
+                    throttles,
+                    now + delay_s * self.delay_scale,
+                    error_type,
+                    message,
+                    now,
+                    event_id,
+                ),
+            )
 
-    def _finish(self, event_id: str, status: str | None, error_type: str | None = None,
-                message: str | None = None) -> None:  # fmt: skip
+    def _finish(
+        self,
+        event_id: str,
+        status: str | None,
+        error_type: str | None = None,
+        message: str | None = None,
+    ) -> None:
         with self._lock, self._db:
             if status is None:  # it ran: its record is in the invocations table
                 self._db.execute("DELETE FROM events WHERE id = ?", (event_id,))

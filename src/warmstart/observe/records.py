@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,8 @@ class RecordWriter:
         self._files: dict[Path, int] = {}
         self._wake = threading.Event()
         self._stop = False
+        # Called with each invocation record as it is written (metrics), in this thread.
+        self.observers: list[Callable[[tuple[Any, ...]], None]] = []
         self._thread = threading.Thread(target=self._run, name="warmstart-records", daemon=True)
         self._thread.start()
 
@@ -158,6 +160,11 @@ class RecordWriter:
                 self._rows += 1
             function, stream = item[FUNCTION], item[STREAM]
             text = render_log(item) if stream else ""
+            for observe in self.observers:
+                try:
+                    observe(item)
+                except Exception:  # a broken observer must not lose records
+                    log.exception("a records observer failed")
         if stream:
             self._texts.setdefault((function, stream), []).append(text)
 

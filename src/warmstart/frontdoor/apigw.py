@@ -1,0 +1,354 @@
+"""API Gateway in front of the template's functions: REST APIs (payload 1.0) and HTTP APIs (2.0).
+
+Routes come from the functions' `Api` and `HttpApi` events; an HTTP request becomes the proxy
+event API Gateway would send, and the handler's result becomes the HTTP response it would send
+back (or 502 when the result is not one it can use).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ..api import Runtime
+from ..engine.service import new_request_id
+from ..errors import TooManyRequestsError
+from ..spec import FunctionSpec
+from .asgi import BodyTooLarge, Receive, Scope, Send, read_body, send
+
+__all__ = ["ApiGateway", "Route", "routes"]
+
+PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's request size limit
+JSON = (b"content-type", b"application/json")
+TEXT_TYPES = re.compile(
+    r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml)))"
+)
+
+
+@dataclass
+class Route:
+    """One API route: method (or ANY) and path template, to a function."""
+
+    method: str
+    path: str  # "/items/{id}", "/{proxy+}", or "$default"
+    function: str
+    payload_version: str  # "1.0" (REST API) or "2.0" (HTTP API)
+    api_id: str
+    stage: str
+    regex: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.path == "$default":
+            self.regex = re.compile(r"^(?P<__default>.*)$")
+            return
+        pattern = ""
+        for part in self.path.strip("/").split("/"):
+            if not part:
+                continue
+            m = re.fullmatch(r"\{(\w+)\+\}", part)
+            if m:
+                pattern += rf"/(?P<{m.group(1)}>.+)"
+            elif re.fullmatch(r"\{(\w+)\}", part):
+                pattern += rf"/(?P<{part[1:-1]}>[^/]+)"
+            else:
+                pattern += "/" + re.escape(part)
+        self.regex = re.compile(f"^{pattern or '/'}/?$")
+
+    @property
+    def kind(self) -> str:
+        return "HttpApi" if self.payload_version == "2.0" else "Api"
+
+    @property
+    def route_key(self) -> str:
+        return "$default" if self.path == "$default" else f"{self.method} {self.path}"
+
+    def specificity(self) -> tuple[int, int, int, int]:
+        """Sort key: literal segments first, then parameters, greedy paths and $default last."""
+        parts = [p for p in self.path.strip("/").split("/") if p]
+        literal = sum(1 for p in parts if not p.startswith("{"))
+        greedy = any(p.endswith("+}") for p in parts) or self.path == "$default"
+        return (int(greedy), -literal, -len(parts), int(self.method == "ANY"))
+
+
+def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
+    """The API routes of the functions' Api and HttpApi events, most specific first."""
+    out = []
+    for spec in specs:
+        for event in spec.events.values():
+            kind = event.get("Type")
+            props = event.get("Properties") or {}
+            if kind not in ("Api", "HttpApi"):
+                continue
+            api_ref = props.get("RestApiId" if kind == "Api" else "ApiId")
+            api = resources.get(api_ref, {}) if isinstance(api_ref, str) else {}
+            stage = (api.get("Properties") or {}).get("StageName")
+            if kind == "Api":
+                version, stage = "1.0", stage or "Prod"
+            else:
+                version = str(
+                    props.get("PayloadFormatVersion")
+                    or (api.get("Properties") or {}).get("PayloadFormatVersion")
+                    or "2.0"
+                )
+                stage = stage or "$default"
+            path = props.get("Path") or "$default"
+            method = str(props.get("Method") or "ANY").upper()
+            out.append(
+                Route(
+                    method,
+                    path,
+                    spec.name,
+                    version,
+                    api_ref
+                    if isinstance(api_ref, str)
+                    else ("ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"),
+                    stage,
+                )
+            )
+    return sorted(out, key=Route.specificity)
+
+
+def _is_text(content_type: str) -> bool:
+    return not content_type or bool(TEXT_TYPES.match(content_type.lower()))
+
+
+def _body(raw: bytes, content_type: str) -> tuple[str | None, bool]:
+    """(body, isBase64Encoded) as API Gateway passes a request body."""
+    if not raw:
+        return None, False
+    if _is_text(content_type):
+        try:
+            return raw.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(raw).decode(), True
+
+
+def _clf_time(epoch: float) -> str:
+    """requestTime as API Gateway writes it: 09/Apr/2015:12:34:56 +0000."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
+
+
+class ApiGateway:
+    """The ASGI application of `warmstart serve --api-port`.
+
+    Example: uvicorn.run(ApiGateway(rt, routes(...)), port=3000)
+    """
+
+    def __init__(self, runtime: Runtime, table: list[Route]) -> None:
+        self.runtime = runtime
+        self.service = runtime.service
+        self.routes = table
+        self.account = runtime.config.account_id
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.routes:
+            if route.method not in ("ANY", method):
+                continue
+            m = route.regex.match(path)
+            if m:
+                params = {k: v for k, v in m.groupdict().items() if k != "__default"}
+                return route, params
+        return None, {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send_: Send) -> None:
+        if scope["type"] == "lifespan":
+            from .lambda_api import _lifespan
+
+            await _lifespan(receive, send_)
+            return
+        if scope["type"] != "http":
+            return
+        status, body, headers = await self.handle(scope, receive)
+        await send(send_, status, body, headers)
+
+    async def handle(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        request_id = new_request_id()
+        route, params = self.match(scope["method"], scope["path"])
+        if route is None:
+            return _message(404, "Not Found", request_id)
+        try:
+            raw = await read_body(receive, PAYLOAD_LIMIT)
+        except BodyTooLarge:
+            return _message(413, "Request Entity Too Large", request_id)
+        event = self.event(route, scope, params, raw, request_id)
+        try:
+            res = await self.service.ainvoke(route.function, event)
+        except TooManyRequestsError:
+            return _message(429, "Too Many Requests", request_id)
+        except Exception:
+            return _message(500, "Internal Server Error", request_id)
+        if res.function_error:
+            return _message(502, "Internal server error", request_id)
+        out = response(route, res.payload, request_id)
+        return out if out is not None else _message(502, "Internal server error", request_id)
+
+    def event(
+        self, route: Route, scope: Scope, params: dict[str, str], raw: bytes, request_id: str
+    ) -> dict[str, Any]:
+        """The proxy event API Gateway sends for this request."""
+        now = time.time()
+        method = scope["method"]
+        path = scope["path"]
+        query = scope["query_string"].decode("latin-1")
+        headers: dict[str, list[str]] = {}
+        for k, v in scope["headers"]:
+            headers.setdefault(k.decode("latin-1"), []).append(v.decode("latin-1"))
+        content_type = (headers.get("content-type") or [""])[0]
+        body, is_b64 = _body(raw, content_type)
+        source_ip = (scope.get("client") or ("127.0.0.1", 0))[0]
+        user_agent = (headers.get("user-agent") or [""])[0]
+        host = (headers.get("host") or ["localhost"])[0]
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if route.payload_version == "1.0":
+            multi_query: dict[str, list[str]] = {}
+            for k, v in pairs:
+                multi_query.setdefault(k, []).append(v)
+            return {
+                "resource": route.path,
+                "path": path,
+                "httpMethod": method,
+                "headers": {k: v[-1] for k, v in headers.items()},
+                "multiValueHeaders": headers,
+                "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+                "multiValueQueryStringParameters": multi_query or None,
+                "pathParameters": params or None,
+                "stageVariables": None,
+                "requestContext": {
+                    "accountId": self.account,
+                    "apiId": route.api_id,
+                    "domainName": host,
+                    "domainPrefix": host.split(".")[0],
+                    "extendedRequestId": request_id,
+                    "httpMethod": method,
+                    "identity": {
+                        "sourceIp": source_ip,
+                        "userAgent": user_agent,
+                        "accessKey": None,
+                        "accountId": None,
+                        "caller": None,
+                        "user": None,
+                        "userArn": None,
+                    },
+                    "path": f"/{route.stage}{path}",
+                    "protocol": scope.get("scheme", "http").upper()
+                    + "/"
+                    + scope.get("http_version", "1.1"),
+                    "requestId": request_id,
+                    "requestTime": _clf_time(now),
+                    "requestTimeEpoch": int(now * 1000),
+                    "resourceId": route.path,
+                    "resourcePath": route.path,
+                    "stage": route.stage,
+                },
+                "body": body,
+                "isBase64Encoded": is_b64,
+            }
+        cookies = [c.strip() for v in headers.pop("cookie", []) for c in v.split(";") if c.strip()]
+        joined_query: dict[str, str] = {}
+        for k, v in pairs:
+            joined_query[k] = f"{joined_query[k]},{v}" if k in joined_query else v
+        event: dict[str, Any] = {
+            "version": "2.0",
+            "routeKey": route.route_key,
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": {k: ",".join(v) for k, v in headers.items()},
+            "requestContext": {
+                "accountId": self.account,
+                "apiId": route.api_id,
+                "domainName": host,
+                "domainPrefix": host.split(".")[0],
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/" + scope.get("http_version", "1.1"),
+                    "sourceIp": source_ip,
+                    "userAgent": user_agent,
+                },
+                "requestId": request_id,
+                "routeKey": route.route_key,
+                "stage": route.stage,
+                "time": _clf_time(now),
+                "timeEpoch": int(now * 1000),
+            },
+            "isBase64Encoded": is_b64,
+        }
+        if cookies:
+            event["cookies"] = cookies
+        if joined_query:
+            event["queryStringParameters"] = joined_query
+        if params:
+            event["pathParameters"] = params
+        if body is not None:
+            event["body"] = body
+        return event
+
+
+def _message(
+    status: int, message: str, request_id: str
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    return (
+        status,
+        json.dumps({"message": message}).encode(),
+        [
+            JSON,
+            (b"x-amzn-requestid", request_id.encode()),
+            (b"apigw-requestid", request_id.encode()),
+        ],
+    )
+
+
+def response(
+    route: Route, result: Any, request_id: str
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+    """The HTTP response API Gateway makes of a handler's result; None if it cannot (502)."""
+    base = [(b"x-amzn-requestid", request_id.encode()), (b"apigw-requestid", request_id.encode())]
+    if route.payload_version == "2.0" and not (isinstance(result, dict) and "statusCode" in result):
+        # HTTP APIs infer a response from anything that is not one: 200, the result as JSON.
+        text = result if isinstance(result, str) else json.dumps(result)
+        return 200, text.encode(), [JSON, *base]
+    if not isinstance(result, dict):
+        return None
+    status = result.get("statusCode")
+    if isinstance(status, str) and status.isdigit():
+        status = int(status)
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return None
+    headers = result.get("headers") or {}
+    multi = result.get("multiValueHeaders") or {}
+    body = result.get("body")
+    if (
+        not isinstance(headers, dict)
+        or not isinstance(multi, dict)
+        or not (body is None or isinstance(body, str))
+    ):
+        return None
+    out: list[tuple[bytes, bytes]] = []
+    for k, v in headers.items():
+        out.append((str(k).lower().encode("latin-1"), str(v).encode("latin-1")))
+    for k, values in multi.items():
+        if not isinstance(values, list):
+            return None
+        out += [(str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for v in values]
+    if route.payload_version == "2.0":
+        cookies = result.get("cookies") or []
+        if not isinstance(cookies, list):
+            return None
+        out += [(b"set-cookie", str(c).encode("latin-1")) for c in cookies]
+    if not any(k == b"content-type" for k, _ in out):
+        out.append(JSON)
+    data = (body or "").encode()
+    if result.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body or "", validate=True)
+        except ValueError:
+            return None
+    return status, data, [*out, *base]

@@ -1,0 +1,801 @@
+"""The Lambda API as boto3 and the AWS CLI speak it (botocore's `lambda` model, 2015-03-31).
+
+Invoke (RequestResponse, Event, DryRun; LogType Tail; client context), the management calls
+tools need, and errors shaped as AWS shapes them, so botocore raises its modeled exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import zipfile
+from io import BytesIO
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from ..api import Runtime
+from ..engine.events import ASYNC_PAYLOAD_LIMIT
+from ..engine.runtime import jsonfast
+from ..engine.service import LATEST, SYNC_PAYLOAD_LIMIT, Function, Version, new_request_id
+from ..errors import (
+    InvalidParameterValueError,
+    InvalidRequestContentError,
+    RequestTooLargeError,
+    ResourceConflictError,
+    ResourceNotFoundError,
+    SpecError,
+    TooManyRequestsError,
+    UnsupportedRuntimeError,
+)
+from ..observe.metrics import Metrics
+from ..spec import FunctionSpec
+from .asgi import BodyTooLarge, Receive, Request, Router, Scope, Send, read_body, send
+from .sigv4 import SignatureError, Verifier
+
+__all__ = ["ApiError", "LambdaApi"]
+
+log = logging.getLogger("warmstart")
+
+INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+# FunctionName as the API accepts it: a name, a partial ARN or an ARN, with a qualifier.
+FUNCTION_NAME = re.compile(
+    r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
+)
+TAIL_BYTES = 4096
+UNZIPPED_LIMIT = 262_144_000
+JSON = (b"content-type", b"application/json")
+
+
+class ApiError(Exception):
+    """An error as the Lambda API answers it: HTTP status, error code, message."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def response(self, request_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        # botocore takes the code from x-amzn-ErrorType and the message from the body;
+        # ResourceNotFoundException and ServiceException spell it "Message".
+        key = (
+            "Message"
+            if self.code in ("ResourceNotFoundException", "ServiceException")
+            else "message"
+        )
+        body = {"Type": "Server" if self.status >= 500 else "User", key: self.message, **self.extra}
+        headers = [
+            JSON,
+            (b"x-amzn-errortype", self.code.encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        if self.code == "TooManyRequestsException":
+            headers.append((b"retry-after", b"1"))
+        return self.status, json.dumps(body).encode(), headers
+
+
+def api_error(e: Exception) -> ApiError:
+    """The API error for one of warmstart's errors."""
+    if isinstance(e, ApiError):
+        return e
+    if isinstance(e, ResourceNotFoundError):
+        return ApiError(404, "ResourceNotFoundException", str(e))
+    if isinstance(e, TooManyRequestsError):
+        return ApiError(429, "TooManyRequestsException", str(e), Reason=e.reason)
+    if isinstance(e, RequestTooLargeError):
+        return ApiError(413, "RequestTooLargeException", str(e))
+    if isinstance(e, InvalidRequestContentError):
+        return ApiError(400, "InvalidRequestContentException", str(e))
+    if isinstance(e, ResourceConflictError):
+        return ApiError(409, "ResourceConflictException", str(e))
+    if isinstance(e, (SpecError, InvalidParameterValueError)):
+        return ApiError(400, "InvalidParameterValueException", str(e))
+    if isinstance(e, UnsupportedRuntimeError):
+        return ApiError(502, "InvalidRuntimeException", str(e))
+    log.error("Lambda API: %s", e)
+    return ApiError(500, "ServiceException", f"{type(e).__name__}: {e}")
+
+
+def _iso(epoch: float) -> str:
+    """LastModified as the Lambda API writes it: 2024-01-31T12:34:56.789+0000."""
+    ms = int(epoch * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{ms:03d}+0000"
+
+
+class LambdaApi:
+    """The ASGI application of `warmstart serve --port`.
+
+    Example: uvicorn.run(LambdaApi(Runtime.from_template("template.yaml")), port=3001)
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        verifier: Verifier | None = None,
+        metrics: Metrics | None = None,
+        code_root: Path | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.service = runtime.service
+        self.verifier = verifier
+        self.metrics = metrics
+        self.code_root = code_root or runtime.config.state_dir / "functions"
+        self._created: dict[str, Path] = {}  # code folders of functions made by CreateFunction
+        self._code_info: dict[Path, tuple[int, str]] = {}
+        self.router = Router()
+        r = self.router.add
+        r("GET", "/2015-03-31/functions", self.list_functions)
+        r("POST", "/2015-03-31/functions", self.create_function)
+        r("GET", "/2015-03-31/functions/{name}", self.get_function)
+        r("DELETE", "/2015-03-31/functions/{name}", self.delete_function)
+        r("GET", "/2015-03-31/functions/{name}/configuration", self.get_configuration)
+        r("PUT", "/2015-03-31/functions/{name}/configuration", self.update_configuration)
+        r("POST", "/2015-03-31/functions/{name}/versions", self.publish_version)
+        r("GET", "/2015-03-31/functions/{name}/versions", self.list_versions)
+        r("POST", "/2015-03-31/functions/{name}/aliases", self.create_alias)
+        r("GET", "/2015-03-31/functions/{name}/aliases", self.list_aliases)
+        r("GET", "/2015-03-31/functions/{name}/aliases/{alias}", self.get_alias)
+        r("PUT", "/2015-03-31/functions/{name}/aliases/{alias}", self.update_alias)
+        r("PUT", "/2017-10-31/functions/{name}/concurrency", self.put_concurrency)
+        r("DELETE", "/2017-10-31/functions/{name}/concurrency", self.delete_concurrency)
+        r("GET", "/2019-09-30/functions/{name}/concurrency", self.get_concurrency)
+        r("PUT", "/2019-09-30/functions/{name}/provisioned-concurrency", self.put_provisioned)
+        r("GET", "/2019-09-30/functions/{name}/provisioned-concurrency", self.get_provisioned)
+        r("GET", "/2016-08-19/account-settings", self.account_settings)
+        r("POST", "/2014-11-13/functions/{name}/invoke-async", self.invoke_async_legacy)
+        r("GET", "/metrics", self.get_metrics)
+
+    # -- ASGI ------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send_: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send_)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        method: str = scope["method"]
+        m = INVOKE.match(path) if method == "POST" else None
+        try:
+            if m is not None:
+                status, body, headers = await self.invoke(scope, receive, m.group(1))
+            else:
+                status, body, headers = await self.route(scope, receive, method, path)
+        except Exception as e:  # every error gets AWS's shape, never a traceback
+            status, body, headers = api_error(e).response(new_request_id())
+        await send(send_, status, body, headers)
+
+    async def route(
+        self, scope: Scope, receive: Receive, method: str, path: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        handler, params, exists = self.router.match(method, path)
+        if handler is None:
+            if exists:
+                raise ApiError(405, "MethodNotAllowedException", f"{method} is not allowed here")
+            raise ApiError(404, "UnknownOperationException", f"No operation at {method} {path}")
+        body = await read_body(receive, 70 * 1024 * 1024)
+        request = Request(scope, {k: unquote(v) for k, v in params.items()}, body)
+        if path != "/metrics":
+            self._authorize(scope, request.headers, body)
+        if "name" in params:
+            _check_name(request.params["name"])
+        return await handler(request)
+
+    def _authorize(self, scope: Scope, headers: dict[str, str], body: bytes) -> None:
+        if self.verifier is None:
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        try:
+            self.verifier.check(
+                scope["method"],
+                raw_path.decode("latin-1"),
+                scope["query_string"].decode("latin-1"),
+                headers,
+                body,
+            )
+        except SignatureError as e:
+            raise ApiError(403, e.code, e.message) from None
+
+    # -- Invoke ----------------------------------------------------------------------------
+
+    async def invoke(
+        self, scope: Scope, receive: Receive, raw_name: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        invocation_type = b"RequestResponse"
+        tail = False
+        client_context = b""
+        for k, v in scope["headers"]:
+            if k == b"x-amz-invocation-type":
+                invocation_type = v
+            elif k == b"x-amz-log-type":
+                tail = v == b"Tail"
+            elif k == b"x-amz-client-context":
+                client_context = v
+        name = unquote(raw_name)
+        _check_name(name)
+        qualifier = None
+        if scope["query_string"]:
+            qualifier = _query(scope).get("Qualifier")
+        limit = ASYNC_PAYLOAD_LIMIT if invocation_type == b"Event" else SYNC_PAYLOAD_LIMIT
+        try:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
+            kind = (
+                "Invoke operation when the invocation type is Event"
+                if invocation_type == b"Event"
+                else "InvokeFunction operation"
+            )
+            raise ApiError(
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {limit} bytes for the {kind}",
+            ) from None
+        if self.verifier is not None:
+            self._authorize(
+                scope, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}, body
+            )
+        if not body:
+            body = b"{}"
+        else:
+            try:
+                jsonfast.loads(body)
+            except ValueError as e:
+                raise ApiError(
+                    400,
+                    "InvalidRequestContentException",
+                    f"Could not parse request body into json: {e}",
+                ) from None
+        cc = None
+        if client_context:
+            try:
+                cc = base64.b64decode(client_context, validate=True)
+                json.loads(cc)
+            except ValueError:
+                raise ApiError(
+                    400,
+                    "InvalidRequestContentException",
+                    "Client context must be a valid Base64-encoded JSON object.",
+                ) from None
+        if invocation_type == b"Event":
+            rid = self.service.invoke_async(name, body, qualifier, client_context=cc)
+            return 202, b"", [(b"x-amzn-requestid", rid.encode())]
+        if invocation_type == b"DryRun":
+            self.service.resolve(name, qualifier)
+            return 204, b"", [(b"x-amzn-requestid", new_request_id().encode())]
+        if invocation_type != b"RequestResponse":
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                f"Unsupported invocation type {invocation_type.decode()!r}",
+            )
+        res = await self.service.ainvoke(name, body, qualifier, client_context=cc)
+        headers = [
+            JSON,
+            (b"x-amzn-requestid", res.request_id.encode()),
+            (b"x-amz-executed-version", res.version.encode()),
+        ]
+        if res.function_error:
+            headers.append((b"x-amz-function-error", b"Unhandled"))
+        if tail:
+            log_bytes = res.log.encode("utf-8", "replace")[-TAIL_BYTES:]
+            headers.append((b"x-amz-log-result", base64.b64encode(log_bytes)))
+        return 200, res.raw, headers
+
+    async def invoke_async_legacy(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        rid = self.service.invoke_async(request.params["name"], request.body or b"{}")
+        return 202, b'{"Status": 202}', [JSON, (b"x-amzn-requestid", rid.encode())]
+
+    # -- documents -------------------------------------------------------------------------
+
+    def _code(self, spec: FunctionSpec) -> tuple[int, str]:
+        """CodeSize and CodeSha256 of a code folder (sizes and names of its files, cached)."""
+        folder = spec.code_dir
+        if folder not in self._code_info:
+            size = 0
+            digest = hashlib.sha256()
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    st = path.stat()
+                    size += st.st_size
+                    digest.update(
+                        f"{path.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode()
+                    )
+            self._code_info[folder] = (size, base64.b64encode(digest.digest()).decode())
+        return self._code_info[folder]
+
+    def configuration(self, version: Version) -> dict[str, Any]:
+        """FunctionConfiguration of a version."""
+        spec = version.spec
+        svc = self.service
+        name = version.function.name
+        size, sha = self._code(spec)
+        region, account = svc.config.region, svc.config.account_id
+        doc: dict[str, Any] = {
+            "FunctionName": name,
+            "FunctionArn": svc._arn(name, None if version.name == LATEST else version.name),
+            "Runtime": spec.runtime,
+            "Role": f"arn:aws:iam::{account}:role/warmstart",
+            "Handler": spec.handler,
+            "CodeSize": size,
+            "Description": "",
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory_size,
+            "LastModified": _iso(version.modified),
+            "CodeSha256": sha,
+            "Version": version.name,
+            "Environment": {"Variables": dict(spec.environment)},
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": version.revision,
+            "Layers": [
+                {"Arn": f"arn:aws:lambda:{region}:{account}:layer:{layer.name}:1"}
+                for layer in spec.layers
+            ],
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": [spec.architecture],
+            "EphemeralStorage": {"Size": spec.ephemeral_storage_mb},
+            "SnapStart": {
+                "ApplyOn": "PublishedVersions" if spec.snap_start else "None",
+                "OptimizationStatus": "On" if spec.snap_start and version.name != LATEST else "Off",
+            },
+            "LoggingConfig": {"LogFormat": spec.log_format, "LogGroup": f"/aws/lambda/{name}"},
+        }
+        if spec.application_log_level:
+            doc["LoggingConfig"]["ApplicationLogLevel"] = spec.application_log_level
+        if spec.is_python:
+            doc["RuntimeVersionConfig"] = {
+                "RuntimeVersionArn": svc.adapter.runtime_version(spec.runtime)[1]
+            }
+        return doc
+
+    def _alias(self, fn: Function, alias: str) -> dict[str, Any]:
+        return {
+            "AliasArn": self.service._arn(fn.name, alias),
+            "Name": alias,
+            "FunctionVersion": fn.aliases[alias],
+            "Description": "",
+            "RevisionId": hashlib.md5(
+                f"{fn.name}:{alias}:{fn.aliases[alias]}".encode()
+            ).hexdigest(),
+        }
+
+    # -- management ------------------------------------------------------------------------
+
+    def _version(self, name: str, qualifier: str | None) -> Version:
+        return self.service.resolve(name, qualifier)[0]
+
+    async def list_functions(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fns = sorted(self.service.functions.values(), key=lambda f: f.name)
+        versions: list[Version] = []
+        for fn in fns:
+            versions.append(fn.latest)
+            if request.query.get("FunctionVersion") == "ALL":
+                versions += fn.versions.values()
+        return _page(request, "Functions", [self.configuration(v) for v in versions])
+
+    async def get_function(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        version = self._version(request.params["name"], request.query.get("Qualifier"))
+        doc: dict[str, Any] = {
+            "Configuration": self.configuration(version),
+            "Code": {"RepositoryType": "S3", "Location": version.spec.code_dir.as_uri()},
+        }
+        if version.function.reserved is not None:
+            doc["Concurrency"] = {"ReservedConcurrentExecutions": version.function.reserved}
+        return _ok(doc)
+
+    async def get_configuration(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        return _ok(
+            self.configuration(
+                self._version(request.params["name"], request.query.get("Qualifier"))
+            )
+        )
+
+    async def update_configuration(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        changes: dict[str, Any] = {}
+        fields = {
+            "MemorySize": "memory_size",
+            "Timeout": "timeout",
+            "Handler": "handler",
+            "Runtime": "runtime",
+        }
+        for key, attr in fields.items():
+            if key in body:
+                changes[attr] = body[key]
+        if "Environment" in body:
+            changes["environment"] = dict((body["Environment"] or {}).get("Variables") or {})
+        if "EphemeralStorage" in body:
+            changes["ephemeral_storage_mb"] = body["EphemeralStorage"].get("Size", 512)
+        if "LoggingConfig" in body:
+            lc = body["LoggingConfig"] or {}
+            changes["log_format"] = lc.get("LogFormat", "Text")
+            changes["application_log_level"] = lc.get("ApplicationLogLevel")
+        name = request.params["name"]
+        await _in_thread(lambda: self.service.configure(name, **changes))
+        return _ok(self.configuration(self.service.function(name).latest))
+
+    async def publish_version(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        number = self.service.publish_version(fn.name)
+        return _ok(self.configuration(fn.versions[number]), 201)
+
+    async def list_versions(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        versions = [fn.latest, *sorted(fn.versions.values(), key=lambda v: int(v.name))]
+        return _page(request, "Versions", [self.configuration(v) for v in versions])
+
+    async def create_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        fn = self.service.function(request.params["name"])
+        alias, version = body.get("Name"), body.get("FunctionVersion")
+        if not alias or not version:
+            raise ApiError(
+                400, "InvalidParameterValueException", "Name and FunctionVersion are required"
+            )
+        self.service.create_alias(fn.name, alias, version)
+        return _ok(self._alias(fn, alias), 201)
+
+    async def get_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        alias = request.params["alias"]
+        if alias not in fn.aliases:
+            raise ResourceNotFoundError(f"Alias not found: {self.service._arn(fn.name, alias)}")
+        return _ok(self._alias(fn, alias))
+
+    async def update_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        fn = self.service.function(request.params["name"])
+        alias = request.params["alias"]
+        if alias not in fn.aliases:
+            raise ResourceNotFoundError(f"Alias not found: {self.service._arn(fn.name, alias)}")
+        self.service.create_alias(
+            fn.name, alias, body.get("FunctionVersion", fn.aliases[alias]), update=True
+        )
+        return _ok(self._alias(fn, alias))
+
+    async def list_aliases(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        wanted = request.query.get("FunctionVersion")
+        aliases = [
+            self._alias(fn, a)
+            for a in sorted(fn.aliases)
+            if wanted is None or fn.aliases[a] == wanted
+        ]
+        return _page(request, "Aliases", aliases)
+
+    async def put_concurrency(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        value = body.get("ReservedConcurrentExecutions")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                "ReservedConcurrentExecutions must be an integer >= 0",
+            )
+        fn = self.service.function(request.params["name"])
+        self.service.put_reserved_concurrency(fn.name, value)
+        return _ok({"ReservedConcurrentExecutions": value})
+
+    async def get_concurrency(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        return _ok({} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved})
+
+    async def delete_concurrency(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        self.service.put_reserved_concurrency(fn.name, None)
+        return 204, b"", []
+
+    async def put_provisioned(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        name, qualifier = request.params["name"], request.query.get("Qualifier")
+        count = body.get("ProvisionedConcurrentExecutions")
+        if not qualifier:
+            raise ApiError(400, "InvalidParameterValueException", "Qualifier is required")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                "ProvisionedConcurrentExecutions must be an integer >= 1",
+            )
+        self._version(name, qualifier)  # not found: 404 now, not later
+        failure: list[Exception] = []
+
+        def provision() -> None:  # INIT takes a while: answer IN_PROGRESS, as Lambda does
+            try:
+                self.service.put_provisioned_concurrency(name, qualifier, count)
+            except Exception as e:
+                failure.append(e)
+
+        worker = threading.Thread(target=provision, daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 5
+        while worker.is_alive() and time.monotonic() < deadline:
+            doc = self.service.provisioned_concurrency(name, qualifier)
+            if doc and doc.get("Status") == "IN_PROGRESS":
+                break
+            await asyncio.sleep(0.005)
+        if failure:
+            raise failure[0]
+        doc = self.service.provisioned_concurrency(name, qualifier) or {}
+        return _ok(_provisioned_doc(doc), 202)
+
+    async def get_provisioned(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        name, qualifier = request.params["name"], request.query.get("Qualifier")
+        if not qualifier:
+            raise ApiError(400, "InvalidParameterValueException", "Qualifier is required")
+        doc = self.service.provisioned_concurrency(name, qualifier)
+        if doc is None:
+            raise ApiError(
+                404,
+                "ProvisionedConcurrencyConfigNotFoundException",
+                "No Provisioned Concurrency Config found for this function",
+            )
+        return _ok(_provisioned_doc(doc))
+
+    async def account_settings(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        svc = self.service
+        total = sum(self._code(f.latest.spec)[0] for f in svc.functions.values())
+        return _ok(
+            {
+                "AccountLimit": {
+                    "TotalCodeSize": 80_530_636_800,
+                    "CodeSizeUnzipped": UNZIPPED_LIMIT,
+                    "CodeSizeZipped": 52_428_800,
+                    "ConcurrentExecutions": svc.config.account_concurrency,
+                    "UnreservedConcurrentExecutions": svc._capacity,
+                },
+                "AccountUsage": {"TotalCodeSize": total, "FunctionCount": len(svc.functions)},
+            }
+        )
+
+    async def create_function(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        body = _json(request)
+        name = body.get("FunctionName")
+        if not isinstance(name, str):
+            raise ApiError(400, "InvalidParameterValueException", "FunctionName is required")
+        _check_name(name)
+        if name in self.service.functions:
+            raise ResourceConflictError(f"Function already exist: {name}")
+        if (body.get("PackageType") or "Zip") != "Zip":
+            raise ApiError(
+                400, "InvalidParameterValueException", "Only Zip packages can run locally"
+            )
+        code = body.get("Code") or {}
+        if "ZipFile" not in code:
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                "Code.ZipFile is required: S3 and image code cannot be fetched",
+            )
+        try:
+            archive = base64.b64decode(code["ZipFile"], validate=True)
+        except ValueError:
+            raise ApiError(
+                400, "InvalidParameterValueException", "Code.ZipFile is not base64"
+            ) from None
+        folder = await _in_thread(lambda: unpack(archive, self.code_root / name))
+        env = (body.get("Environment") or {}).get("Variables") or {}
+        logging_config = body.get("LoggingConfig") or {}
+        spec = FunctionSpec(
+            name=name,
+            handler=body.get("Handler") or "",
+            code_dir=folder,
+            runtime=body.get("Runtime") or "",
+            memory_size=body.get("MemorySize", 128),
+            timeout=body.get("Timeout", 3),
+            environment={str(k): str(v) for k, v in env.items()},
+            architecture=(body.get("Architectures") or ["x86_64"])[0],
+            ephemeral_storage_mb=(body.get("EphemeralStorage") or {}).get("Size", 512),
+            log_format=logging_config.get("LogFormat", "Text"),
+            application_log_level=logging_config.get("ApplicationLogLevel"),
+        )
+        try:
+            await _in_thread(lambda: self.service.add_function(spec))
+        except Exception:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._created[name] = folder
+        fn = self.service.function(name)
+        version = fn.latest
+        if body.get("Publish"):
+            version = fn.versions[self.service.publish_version(name)]
+        return _ok(self.configuration(version), 201)
+
+    async def delete_function(
+        self, request: Request
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        fn = self.service.function(request.params["name"])
+        if request.query.get("Qualifier") not in (None, LATEST):
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                "Deleting one version is not supported; delete the function",
+            )
+        await _in_thread(lambda: self.service.delete_function(fn.name))
+        folder = self._created.pop(fn.name, None)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        return 204, b"", []
+
+    async def get_metrics(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if self.metrics is None:
+            raise ApiError(404, "UnknownOperationException", "metrics are off")
+        body, content_type = self.metrics.render()
+        return 200, body, [(b"content-type", content_type.encode())]
+
+
+def _provisioned_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    out = dict(doc)
+    if "LastModified" in out:
+        out["LastModified"] = _iso(float(out["LastModified"]))
+    return out
+
+
+def _check_name(name: str) -> None:
+    if not FUNCTION_NAME.match(name) or len(name) > 170:
+        raise ApiError(
+            400,
+            "InvalidParameterValueException",
+            f"1 validation error detected: Value '{name}' at 'functionName' failed to "
+            "satisfy constraint: Member must satisfy regular expression pattern",
+        )
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope["query_string"].decode("latin-1")))
+
+
+def _json(request: Request) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError as e:
+        raise ApiError(
+            400, "InvalidRequestContentException", f"Could not parse request body: {e}"
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "InvalidRequestContentException", "The request body must be an object")
+    return body
+
+
+def _ok(doc: dict[str, Any], status: int = 200) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    return (
+        status,
+        json.dumps(doc).encode(),
+        [JSON, (b"x-amzn-requestid", new_request_id().encode())],
+    )
+
+
+def _page(
+    request: Request, key: str, items: list[Any]
+) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    """Marker/MaxItems pagination as the list calls do it."""
+    try:
+        start = int(request.query.get("Marker", "0") or 0)
+        size = int(request.query.get("MaxItems", "50") or 50)
+    except ValueError:
+        raise ApiError(
+            400, "InvalidParameterValueException", "Marker and MaxItems are numbers"
+        ) from None
+    doc: dict[str, Any] = {key: items[start : start + size]}
+    if start + size < len(items):
+        doc["NextMarker"] = str(start + size)
+    return _ok(doc)
+
+
+async def _in_thread(job: Any) -> Any:
+    """Run blocking engine work (INIT, shutting environments down) off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(None, job)
+
+
+async def _lifespan(receive: Receive, send_: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send_({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send_({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def unpack(archive: bytes, target: Path) -> Path:
+    """Unpack a function's zip into a new folder under target, refusing anything unsafe.
+
+    Absolute paths, `..` and links that point outside the folder are refused before anything is
+    written (InvalidParameterValueException), as is more than Lambda's 250 MB unzipped.
+    """
+    try:
+        zf = zipfile.ZipFile(BytesIO(archive))
+    except zipfile.BadZipFile:
+        raise ApiError(
+            400,
+            "InvalidParameterValueException",
+            "Could not unzip uploaded file. Please check your file, then try to upload again.",
+        ) from None
+    total = 0
+    links: dict[str, str] = {}
+    for info in zf.infolist():
+        name = info.filename
+        parts = PurePosixPath(name).parts
+        if (
+            name.startswith(("/", "\\"))
+            or (parts and ":" in parts[0])
+            or ".." in parts
+            or "\\" in name
+        ):
+            raise ApiError(
+                400, "InvalidParameterValueException", f"Unsafe path in the zip file: {name!r}"
+            )
+        total += info.file_size
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link
+            links[name] = zf.read(info).decode("utf-8", "replace")
+    if total > UNZIPPED_LIMIT:
+        raise ApiError(
+            400,
+            "InvalidParameterValueException",
+            f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes",
+        )
+    for name, dest in links.items():
+        resolved = os.path.normpath(os.path.join(os.path.dirname(name), dest))
+        if dest.startswith("/") or resolved == ".." or resolved.startswith("../"):
+            raise ApiError(
+                400,
+                "InvalidParameterValueException",
+                f"Link in the zip file points outside it: {name!r} -> {dest!r}",
+            )
+    folder = target / hashlib.sha256(archive).hexdigest()[:16]
+    staging = target / f".{folder.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for info in zf.infolist():
+            if info.filename in links:
+                path = staging / info.filename
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(links[info.filename], path)
+            else:
+                zf.extract(info, staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
