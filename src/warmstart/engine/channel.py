@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import select
+import threading
 import time
 
 from .runtime.protocol import frame_length
@@ -22,7 +23,7 @@ _CHUNK = 1 << 18
 
 
 class Channel:
-    __slots__ = ("_buf", "_poll", "rfd", "spin_ns", "wfd")
+    __slots__ = ("_buf", "_eof", "_loop", "_poll", "_waiter", "rfd", "spin_ns", "wfd")
 
     def __init__(self, wfd: int, rfd: int, spin_ns: int) -> None:
         self.wfd = wfd
@@ -31,6 +32,9 @@ class Channel:
         os.set_blocking(rfd, False)
         os.set_blocking(wfd, False)
         self._buf = b""
+        self._eof = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop our reader is with
+        self._waiter: asyncio.Future[bytes | None] | None = None
         self._poll = select.poll()
         self._poll.register(rfd, select.POLLIN)
 
@@ -69,6 +73,8 @@ class Channel:
 
     def recv(self, deadline_ns: int) -> bytes | None:
         """The next frame; b"" when the environment closed its end; TIMEOUT at the deadline."""
+        if self._loop is not None:
+            self._detach()
         buf = self._buf
         if buf:
             frame = self._take(buf)
@@ -134,46 +140,91 @@ class Channel:
         finally:
             loop.remove_writer(self.wfd)
 
+    # -- the event loop side --------------------------------------------------------------
+    #
+    # A reader stays registered with the loop that last awaited this channel: registering and
+    # unregistering a reader costs two epoll_ctl calls and uvloop's bookkeeping on every
+    # invocation (about a tenth of a busy server's time). Another loop, or a synchronous recv,
+    # first takes the registration back (in the owning loop's thread).
+
+    def _on_readable(self) -> None:
+        try:
+            chunk = os.read(self.rfd, _CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._eof = True
+            self._detach()  # an fd at end of file stays readable: do not spin the loop on it
+        else:
+            self._buf = self._buf + chunk if self._buf else chunk
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._eof:
+            waiter.set_result(b"")
+            return
+        frame = self._take(self._buf)
+        if frame is not None:
+            waiter.set_result(frame)
+
+    def _attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not loop:
+            self._detach()
+            loop.add_reader(self.rfd, self._on_readable)
+            self._loop = loop
+
+    def _detach(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.remove_reader(self.rfd)
+            return
+        done = threading.Event()
+
+        def remove() -> None:
+            loop.remove_reader(self.rfd)
+            done.set()
+
+        try:
+            loop.call_soon_threadsafe(remove)
+        except RuntimeError:  # that loop has stopped: its registration went with it
+            return
+        done.wait(5)
+
     async def arecv(self, deadline: float) -> bytes | None:
         """Like recv, for the event loop; deadline is in loop.time() seconds."""
+        loop = asyncio.get_running_loop()
+        self._attach(loop)  # first: until then another loop may still be reading into _buf
         buf = self._buf
         if buf:
             frame = self._take(buf)
             if frame is not None:
                 return frame
-        loop = asyncio.get_running_loop()
-        got: asyncio.Future[bytes | None] = loop.create_future()
-
-        def readable() -> None:
-            try:
-                chunk = os.read(self.rfd, _CHUNK)
-            except BlockingIOError:
-                return
-            except OSError:
-                chunk = b""
-            if got.done():
-                return
-            if not chunk:
-                self._buf = b""
-                got.set_result(b"")
-                return
-            frame = self._take(self._buf + chunk if self._buf else chunk)
-            if frame is not None:
-                got.set_result(frame)
+        if self._eof:
+            return b""
+        waiter: asyncio.Future[bytes | None] = loop.create_future()
+        self._waiter = waiter
 
         def expire() -> None:
-            if not got.done():
-                got.set_result(TIMEOUT)
+            if not waiter.done():
+                waiter.set_result(TIMEOUT)
 
-        loop.add_reader(self.rfd, readable)
         timer = loop.call_at(deadline, expire)
         try:
-            return await got
+            return await waiter
         finally:
             timer.cancel()
-            loop.remove_reader(self.rfd)
+            self._waiter = None
 
     def close(self) -> None:
+        self._detach()  # before the fd number can be reused by something else
         for fd in (self.wfd, self.rfd):
             try:
                 os.close(fd)

@@ -12,7 +12,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -91,6 +90,7 @@ class RecordWriter:
     """
 
     COMMIT_EVERY = 512
+    HELP_BATCH = 64  # what a submitting thread writes itself past MAX_BACKLOG
     OPEN_STREAMS = 256  # log files kept open
     MAX_BACKLOG = 100_000
 
@@ -104,7 +104,6 @@ class RecordWriter:
         self._db: sqlite3.Connection | None = None
         self._rows = 0  # rows in the open transaction
         self._texts: dict[tuple[str, str], list[str]] = {}  # log text not yet appended
-        self._opened = time.monotonic()  # when the open batch began
         self._files: dict[Path, int] = {}
         self._wake = threading.Event()
         self._stop = False
@@ -123,20 +122,12 @@ class RecordWriter:
         self._items.append((function, stream, text))
 
     def help(self) -> bool:
-        """Write one pending record if nobody else is writing; True if it did something."""
-        if not self._items and not self._rows and not self._texts:
-            return False
-        if not self._lock.acquire(blocking=False):
+        """Write a batch of pending records now if nobody else is; True if it did something."""
+        if not self._items or not self._lock.acquire(blocking=False):
             return False
         try:
-            if self._items:
-                self._take(self._items.popleft())
-                if self._rows >= self.COMMIT_EVERY:
-                    self._commit()
-            elif time.monotonic() - self._opened > self.interval:
-                self._commit()
-            else:
-                return False
+            self._batch(self.HELP_BATCH)
+            self._commit()
             return True
         finally:
             self._lock.release()
@@ -146,27 +137,34 @@ class RecordWriter:
         with self._lock:
             self._drain()
 
-    def _take(self, item: tuple[Any, ...]) -> None:
-        """One item into the open batch (the lock is held)."""
-        if len(item) == 3:
-            function, stream, text = item
-        else:
-            if self.records:
-                if self._db is None:
-                    self._db = connect(self.state_dir)
-                if not self._rows:
-                    self._opened = time.monotonic()
-                self._db.execute(_INSERT, row_of(item))
-                self._rows += 1
-            function, stream = item[FUNCTION], item[STREAM]
-            text = render_log(item) if stream else ""
-            for observe in self.observers:
-                try:
-                    observe(item)
-                except Exception:  # a broken observer must not lose records
-                    log.exception("a records observer failed")
-        if stream:
-            self._texts.setdefault((function, stream), []).append(text)
+    def _batch(self, limit: int) -> None:
+        """Up to `limit` items into the open batch (the lock is held)."""
+        items = self._items
+        rows = []
+        observers = self.observers
+        for _ in range(limit):
+            try:
+                item = items.popleft()
+            except IndexError:
+                break
+            if len(item) == 3:
+                function, stream, text = item
+            else:
+                rows.append(row_of(item))
+                function, stream = item[FUNCTION], item[STREAM]
+                text = render_log(item) if stream else ""
+                for observe in observers:
+                    try:
+                        observe(item)
+                    except Exception:  # a broken observer must not lose records
+                        log.exception("a records observer failed")
+            if stream:
+                self._texts.setdefault((function, stream), []).append(text)
+        if rows and self.records:
+            if self._db is None:
+                self._db = connect(self.state_dir)
+            self._db.executemany(_INSERT, rows)  # one call for the batch: C loops over the rows
+            self._rows += len(rows)
 
     def _commit(self) -> None:
         if self._db is not None and self._rows:
@@ -175,15 +173,11 @@ class RecordWriter:
         texts, self._texts = self._texts, {}
         for (function, stream), parts in texts.items():
             self._append(stream_path(self.state_dir, function, stream), "".join(parts))
-        self._opened = time.monotonic()
 
     def _drain(self) -> None:
-        items = self._items
-        while items:
-            self._take(items.popleft())
-            if self._rows >= self.COMMIT_EVERY:
-                self._commit()
-        self._commit()
+        while self._items:
+            self._batch(self.COMMIT_EVERY)
+            self._commit()
 
     def _run(self) -> None:
         with contextlib.suppress(OSError, AttributeError):  # this thread only
