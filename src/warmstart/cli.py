@@ -441,9 +441,10 @@ def serve(
     \b
     Examples:
       warmstart serve template.yaml
-      python -c "import boto3; print(boto3.client('lambda', endpoint_url='http://127.0.0.1:3001',
-          region_name='us-east-1').invoke(FunctionName='Hello')['Payload'].read())"
+      export AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1  # any
       aws lambda invoke --endpoint-url http://127.0.0.1:3001 --function-name Hello out.json
+      python -c "import boto3; print(boto3.client('lambda', endpoint_url='http://127.0.0.1:3001')
+          .invoke(FunctionName='Hello')['Payload'].read())"
       curl http://127.0.0.1:3000/hello
 
     Ctrl-C or SIGTERM: in-flight invocations finish (up to --graceful-timeout), then every

@@ -40,6 +40,9 @@ class Config:
     isolation: str = "auto"  # auto | cgroup | cgroup-v1 | cgroup-v2 | none
     cgroup_v2_root: str | None = None  # a delegated cgroup v2 folder to work under
     spin_us: int = 200  # how long an invoking thread polls for a result before it sleeps
+    # How long an environment polls for its next event while events come back to back: long
+    # enough to cover an HTTP round trip to a client of `warmstart serve`.
+    env_spin_us: int = 1000
     records: bool = True  # write invocation records to SQLite
     python: str | None = None  # run every function with this interpreter
     init_timeout_s: float = 10.0  # Lambda's INIT limit for on-demand environments
@@ -79,8 +82,8 @@ class Config:
             raise WarmstartError("idle_timeout_s must be positive")
         if self.max_lifetime_s is not None and self.max_lifetime_s <= 0:
             raise WarmstartError("max_lifetime_s must be positive")
-        if self.spin_us < 0:
-            raise WarmstartError("spin_us must be >= 0")
+        if self.spin_us < 0 or self.env_spin_us < 0:
+            raise WarmstartError("spin_us and env_spin_us must be >= 0")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

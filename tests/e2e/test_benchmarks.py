@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_engine_benchmark_quick_run():
+def quick_run(script: str) -> Any:
     p = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "engine.py"), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
     assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout)
+    return json.loads(p.stdout)
+
+
+def test_engine_benchmark_quick_run():
+    out = quick_run("engine.py")
     for key in (
         "pipe_round_trip_floor",
         "warm_invoke",
@@ -32,3 +40,15 @@ def test_engine_benchmark_quick_run():
     assert out["warm_invoke"]["p50_us"] > 0 and len(out["warm_invoke"]["rounds"]) == 2
     assert out["cold_start"]["p50_ms"] > 0
     assert out["idle_environment_memory"]["environments"] == 10
+
+
+def test_serve_benchmark_quick_run():
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    out = quick_run("serve.py")
+    for c in ("1", "16", "64"):
+        assert out["serve"][c]["rps"] > 0 and out["bare_uvicorn"][c]["rps"] > 0
+        assert out["serve"][c]["errors"] == 0
+    assert out["python_api_invoke_p50_us"] > 0
+    assert out["targets"]["every_request_recorded"], out
+    assert set(out["targets"]) >= {"rps>=5000", "no_errors", "http_overhead_p50_us<=200"}

@@ -155,7 +155,8 @@ class Environment(ABC):
     def invoke(self, request: Request, timeout_s: float) -> Response: ...
 
     @abstractmethod
-    async def ainvoke(self, request: Request, timeout_s: float) -> Response: ...
+    async def ainvoke(self, request: Request, timeout_s: float, spin: bool = False) -> Response:
+        """`invoke` for the event loop; `spin`: poll briefly for the answer before yielding."""
 
     @abstractmethod
     def freeze(self) -> None: ...
@@ -320,13 +321,15 @@ class PythonEnvironment(Environment):
         channel.send(self._frame(request), deadline)
         return self._response(channel.recv(deadline))
 
-    async def ainvoke(self, request: Request, timeout_s: float) -> Response:
+    async def ainvoke(self, request: Request, timeout_s: float, spin: bool = False) -> Response:
         channel = self.channel
         assert channel is not None
         deadline = asyncio.get_running_loop().time() + timeout_s
         self.thaw()
         await channel.asend(self._frame(request))
-        frame = await channel.arecv(deadline)
+        frame = channel.poll_frame() if spin else None
+        if frame is None:
+            frame = await channel.arecv(deadline)
         if frame is not TIMEOUT and not frame and self.exited is not None:
             await asyncio.wrap_future(self.exited)
         elif frame is TIMEOUT and self.exited is not None:

@@ -190,7 +190,7 @@ class PythonAdapter:
         # An environment polls briefly for its next event only where that cannot eat into the
         # CPU share its memory size buys (a whole vCPU or more, or no CPU limit at all).
         throttled = self.isolation.cgroups and vcpus_for(version.spec.memory_size) < 1
-        config["spin_us"] = 0 if throttled else self.config.spin_us
+        config["spin_us"] = 0 if throttled else self.config.env_spin_us
         return PythonEnvironment(
             self.server(version.spec.runtime),
             env_id,

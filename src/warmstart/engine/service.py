@@ -33,8 +33,8 @@ from ..errors import (
     UnsupportedRuntimeError,
 )
 from ..observe.logs import init_report, init_start, iso_ms
-from ..observe.records import RecordWriter
 from ..observe.report import billed_ms
+from ..observe.writer import RecordWriter
 from ..spec import FunctionSpec, validate
 from .codewatch import fingerprint
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
@@ -143,7 +143,7 @@ class Function:
 class _Call(Request):
     """One invocation on its way through the engine: the request and its bookkeeping."""
 
-    __slots__ = ("counted", "kind", "qualifier", "started", "t0", "version")
+    __slots__ = ("aio", "counted", "kind", "qualifier", "started", "t0", "version")
 
     def __init__(
         self,
@@ -176,6 +176,7 @@ class _Call(Request):
             self.trace_id = trace_id.encode() if trace_id else b""
         self.kind = COLD
         self.counted = False  # holds a slot of the account's unreserved concurrency
+        self.aio = False  # an asyncio invocation (counted in Service._async_in_flight)
 
 
 def request_ids() -> Callable[[], str]:
@@ -252,6 +253,7 @@ class Service:
         self._unreserved_used = 0
         self._code: dict[str, tuple[int, int, int]] = {}  # code fingerprints, by function
         self._events: EventQueue | None = None
+        self._async_in_flight = 0  # ainvoke calls past _acquire (guarded by the lock)
         self.warnings: list[str] = []
         self.isolation = isolation or detect(self.config.isolation, self.config.cgroup_v2_root)
         log.info(self.isolation.describe())
@@ -653,12 +655,14 @@ class Service:
                 env = pool.idle_provisioned.pop()
                 call.kind = PROVISIONED
                 self._busy.add(env)
+                self._async_in_flight += call.aio
                 return env
             if fn.reserved is not None:
                 reason = RESERVED_REASON if fn.on_demand + fn.provisioned >= fn.reserved else None
             else:
                 reason = ACCOUNT_REASON if self._unreserved_used >= self._capacity else None
             if reason is None:
+                self._async_in_flight += call.aio
                 fn.on_demand += 1
                 if fn.reserved is None:
                     self._unreserved_used += 1
@@ -678,6 +682,7 @@ class Service:
         pool = version.pool
         dispose = None
         with self._lock:
+            self._async_in_flight -= call.aio
             if call.kind != PROVISIONED:
                 fn.on_demand -= 1
                 if call.counted:
@@ -764,6 +769,7 @@ class Service:
     ) -> InvokeResult:
         """`invoke` for asyncio: many invocations at once from one thread."""
         call = self._prepare(name, event, qualifier, client_context, identity, trace_id, request_id)
+        call.aio = True
         env = self._acquire(call)
         alive = False
         try:
@@ -773,7 +779,9 @@ class Service:
                 init = await env.astart(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
-            resp = await env.ainvoke(call, call.version.timeout)
+            # Alone in the loop, poll for the answer (up to spin_us) instead of sleeping in the
+            # event loop and being woken: a wake-up costs as much as a whole invocation on a VM.
+            resp = await env.ainvoke(call, call.version.timeout, self._async_in_flight == 1)
             result = self._finish(call, env, init, resp)
             alive = result.report.status == "success"
             return self._record(result)

@@ -18,6 +18,7 @@ from ..api import Runtime
 from ..errors import WarmstartError
 from ..observe.metrics import Metrics
 from .apigw import ApiGateway, Route, routes
+from .http import CoalescingProtocol
 from .lambda_api import LambdaApi
 from .sigv4 import Verifier
 
@@ -112,8 +113,9 @@ def serve(
         apps.append(ApiGateway(runtime, table))
     servers = [
         _Server(uvicorn.Config(
-            app, loop="uvloop", http="httptools", lifespan="off", log_level="warning",
+            app, loop="uvloop", http=CoalescingProtocol, lifespan="off", log_level="warning",
             access_log=False, timeout_graceful_shutdown=max(1, round(graceful_s)), ws="none",
+            proxy_headers=False, server_header=False,
         ))
         for app in apps
     ]  # fmt: skip

@@ -1,10 +1,10 @@
 """What warmstart measures and keeps: REPORT lines, log streams, invocation records."""
 
-from .records import RecordWriter, connect, query
+from .records import RecordStore, connect, query
 from .report import Report, ReportParseError, billed_ms, parse_report
 
 __all__ = [
-    "RecordWriter",
+    "RecordStore",
     "Report",
     "ReportParseError",
     "billed_ms",

@@ -1,28 +1,23 @@
-"""Invocation records in SQLite, and the batching writer that keeps them off the invoke path.
+"""Invocation records in SQLite, and the store that writes them with their log text.
 
 One row per invocation attempt (throttles included), in `<state dir>/warmstart.db` (WAL mode, so
-readers such as `warmstart stats` never block a running engine). The writer also appends each
-invocation's log text to its environment's log stream file.
+readers such as `warmstart stats` never block a running engine). The store also appends each
+invocation's log text to its environment's log stream file. It runs in the records writer's
+process (see writer.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import sqlite3
-import threading
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .logs import render_log, stream_path
 from .record import FUNCTION, STREAM, row_of
 
-__all__ = ["COLUMNS", "RecordWriter", "connect", "query"]
-
-log = logging.getLogger("warmstart")
+__all__ = ["COLUMNS", "RecordStore", "connect", "query"]
 
 DB_NAME = "warmstart.db"
 COLUMNS = (
@@ -50,6 +45,9 @@ _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS invocations ({', '.join(f'{n} {t}' for n, t in COLUMNS)})",
     # One index: each one costs ~1.5 us per inserted row, and per-function queries need it.
     "CREATE INDEX IF NOT EXISTS invocations_function_time ON invocations (function, started_at)",
+    # The last batch each running writer committed, so that a batch sent again after the
+    # writer's process died is not written twice.
+    "CREATE TABLE IF NOT EXISTS writers (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
 )
 
 
@@ -77,126 +75,91 @@ def query(state_dir: Path, sql: str, params: Sequence[Any] = ()) -> list[sqlite3
         db.close()
 
 
-class RecordWriter:
-    """Writes records and log text to disk from a background thread, off the invoke path.
+class RecordStore:
+    """Writes batches of records (and log text) to the database and the log stream files.
 
-    `submit` is a deque append. The thread runs at SCHED_IDLE: it gets a core only when nothing
-    else wants one. On a machine where every core is busy (a caller polling for results, its
-    environment working), any other priority takes time slices from them and shows up as
-    milliseconds in the tail latency; at SCHED_IDLE the records wait in memory instead. Past
-    MAX_BACKLOG waiting records, submitting threads write one record each to keep memory bounded.
-    Rows go in one transaction per batch; log text is appended to each stream's file at each
-    commit. `flush` and `close` write everything submitted so far.
+    Rows go in one transaction per batch, with the batch's number; log text is appended to each
+    stream's file after the commit.
+
+    Example: s = RecordStore(Path(".warmstart")); s.add(records); s.commit(1); s.close()
     """
 
-    COMMIT_EVERY = 512
-    HELP_BATCH = 64  # what a submitting thread writes itself past MAX_BACKLOG
     OPEN_STREAMS = 256  # log files kept open
-    MAX_BACKLOG = 100_000
 
-    def __init__(self, state_dir: Path, interval: float = 0.2, records: bool = True) -> None:
+    def __init__(self, state_dir: Path, records: bool = True, writer: str = "") -> None:
         self.state_dir = state_dir
-        self.interval = interval
         self.records = records
-        # Records (see above), or (function, stream, text) to append to a log stream.
-        self._items: deque[tuple[Any, ...]] = deque()
-        self._lock = threading.Lock()  # guards everything below
+        self.writer = writer
         self._db: sqlite3.Connection | None = None
-        self._rows = 0  # rows in the open transaction
+        self._rows: list[tuple[Any, ...]] = []
         self._texts: dict[tuple[str, str], list[str]] = {}  # log text not yet appended
         self._files: dict[Path, int] = {}
-        self._wake = threading.Event()
-        self._stop = False
-        # Called with each invocation record as it is written (metrics), in this thread.
-        self.observers: list[Callable[[tuple[Any, ...]], None]] = []
-        self._thread = threading.Thread(target=self._run, name="warmstart-records", daemon=True)
-        self._thread.start()
 
-    def submit(self, item: tuple[Any, ...]) -> None:
-        self._items.append(item)
-        if len(self._items) > self.MAX_BACKLOG:
-            self.help()
+    def committed(self) -> int:
+        """The number of the last batch this writer committed (0: none)."""
+        if not self.records:
+            return 0
+        row = (
+            self._conn()
+            .execute("SELECT seq FROM writers WHERE writer = ?", (self.writer,))
+            .fetchone()
+        )
+        return int(row[0]) if row else 0
 
-    def log(self, function: str, stream: str, text: str) -> None:
-        """Append text that belongs to no invocation (a provisioned environment's INIT)."""
-        self._items.append((function, stream, text))
-
-    def help(self) -> bool:
-        """Write a batch of pending records now if nobody else is; True if it did something."""
-        if not self._items or not self._lock.acquire(blocking=False):
-            return False
-        try:
-            self._batch(self.HELP_BATCH)
-            self._commit()
-            return True
-        finally:
-            self._lock.release()
-
-    def flush(self) -> None:
-        """Write everything submitted so far (from any thread); returns when it is on disk."""
-        with self._lock:
-            self._drain()
-
-    def _batch(self, limit: int) -> None:
-        """Up to `limit` items into the open batch (the lock is held)."""
-        items = self._items
-        rows = []
-        observers = self.observers
-        for _ in range(limit):
-            try:
-                item = items.popleft()
-            except IndexError:
-                break
+    def add(self, items: Iterable[tuple[Any, ...]]) -> None:
+        """Records (see record.py), or (function, stream, text) to append to a log stream."""
+        rows, texts = self._rows, self._texts
+        for item in items:
             if len(item) == 3:
                 function, stream, text = item
             else:
-                rows.append(row_of(item))
+                if self.records:
+                    rows.append(row_of(item))
                 function, stream = item[FUNCTION], item[STREAM]
-                text = render_log(item) if stream else ""
-                for observe in observers:
-                    try:
-                        observe(item)
-                    except Exception:  # a broken observer must not lose records
-                        log.exception("a records observer failed")
-            if stream:
-                self._texts.setdefault((function, stream), []).append(text)
-        if rows and self.records:
-            if self._db is None:
-                self._db = connect(self.state_dir)
-            self._db.executemany(_INSERT, rows)  # one call for the batch: C loops over the rows
-            self._rows += len(rows)
+                if not stream:
+                    continue
+                text = render_log(item)
+            texts.setdefault((function, stream), []).append(text)
 
-    def _commit(self) -> None:
-        if self._db is not None and self._rows:
-            self._db.commit()
-        self._rows = 0
+    def commit(self, seq: int) -> None:
+        """Write what was added since the last commit, as batch `seq`."""
+        if self.records:
+            db = self._conn()
+            rows, self._rows = self._rows, []
+            per = _ROWS_PER_INSERT
+            whole = len(rows) - len(rows) % per
+            # Many rows per statement: one call into SQLite instead of one per row.
+            for i in range(0, whole, per):
+                db.execute(_INSERT_MANY, [v for row in rows[i : i + per] for v in row])
+            if whole < len(rows):
+                db.executemany(_INSERT, rows[whole:])
+            db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?)", (self.writer, seq))
+            db.commit()
         texts, self._texts = self._texts, {}
         for (function, stream), parts in texts.items():
             self._append(stream_path(self.state_dir, function, stream), "".join(parts))
 
-    def _drain(self) -> None:
-        while self._items:
-            self._batch(self.COMMIT_EVERY)
-            self._commit()
+    def discard(self) -> None:
+        """Drop what was added since the last commit (after a failed commit)."""
+        self._rows, self._texts = [], {}
+        if self._db is not None and self._db.in_transaction:
+            self._db.rollback()
 
-    def _run(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):  # this thread only
-            os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
-        while not self._stop:
-            self._wake.wait(self.interval)
-            try:
-                with self._lock:
-                    self._drain()
-            except Exception:  # a full disk must not take the engine down with it
-                log.exception("could not write invocation records")
-        with self._lock:
-            self._drain()
-            for fd in self._files.values():
-                os.close(fd)
-            self._files.clear()
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+    def close(self) -> None:
+        """Forget this writer's batch number (it is done) and close files and database."""
+        for fd in self._files.values():
+            os.close(fd)
+        self._files.clear()
+        if self._db is not None:
+            self._db.execute("DELETE FROM writers WHERE writer = ?", (self.writer,))
+            self._db.commit()
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = connect(self.state_dir)
+        return self._db
 
     def _append(self, path: Path, text: str) -> None:
         fd = self._files.pop(path, -1)  # re-inserted below: the dict keeps use order
@@ -208,13 +171,8 @@ class RecordWriter:
         self._files[path] = fd
         os.write(fd, text.encode("utf-8", "replace"))
 
-    def close(self) -> None:
-        self._stop = True
-        self._wake.set()
-        self._thread.join(60)
 
-
-_INSERT = (
-    f"INSERT INTO invocations ({', '.join(name for name, _ in COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMNS)})"
-)
+_ROW = f"({', '.join('?' for _ in COLUMNS)})"
+_INSERT = f"INSERT INTO invocations ({', '.join(name for name, _ in COLUMNS)}) VALUES {_ROW}"
+_ROWS_PER_INSERT = 999 // len(COLUMNS)  # SQLite's oldest limit on parameters per statement
+_INSERT_MANY = _INSERT + f", {_ROW}" * (_ROWS_PER_INSERT - 1)

@@ -295,7 +295,6 @@ def serve(
     getrusage = resource.getrusage
     traced = False
     spin = True
-    spin = True
     SELF = resource.RUSAGE_SELF
     RESULT, OK, ERR = protocol.RESULT, protocol.OK, protocol.FUNCTION_ERROR
     busy_when_idle = probe.busy_when_idle

@@ -140,20 +140,23 @@ def read_frame(
     if poller is None:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-    if spin_ns:
-        # poll(0) costs a third of a read that fails with EAGAIN (no exception to raise)
-        poll = poller.poll
+    # Wait with poll, not with reads that fail: poll(0) costs a third of a read that fails with
+    # EAGAIN, whose exception Python builds with a translated error message.
+    poll = poller.poll
+    ready = poll(0) if spin_ns else None
+    if spin_ns and not ready:
         clock = time.perf_counter_ns
         end = clock() + spin_ns
-        while not poll(0) and clock() < end:
-            pass
-    buf = b""
+        while not ready and clock() < end:
+            ready = poll(0)
+    if not ready:
+        poll()
     while True:
         try:
             buf = os.read(fd, chunk)
             break
         except BlockingIOError:
-            poller.poll()
+            poll()
     if not buf or frame_length(buf) == len(buf):
         return buf  # end of file, or the whole frame: nearly always
     parts = bytearray(buf)
