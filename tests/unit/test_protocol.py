@@ -10,10 +10,18 @@ from warmstart.engine.runtime import protocol
 
 def test_invoke_frames_round_trip():
     frame = protocol.encode_invoke(
-        1234, b"req-id", b"arn:x", b'{"a": 1}', b'{"c": 1}', b'{"i": 2}', b"Root=1"
+        1234,
+        b"req-id",
+        b"arn:x",
+        b'{"a": 1}',
+        b'{"c": 1}',
+        b'{"i": 2}',
+        b"Root=1",
+        protocol.POLL_NEXT,
     )
     assert protocol.frame_length(frame) == len(frame)
     assert protocol.decode_invoke(frame) == (
+        protocol.POLL_NEXT,
         1234,
         "req-id",
         "arn:x",

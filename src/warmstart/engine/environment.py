@@ -45,6 +45,7 @@ class Request:
         "client_context",
         "deadline_ms",
         "event",
+        "flags",
         "identity",
         "request_id",
         "trace_id",
@@ -59,6 +60,7 @@ class Request:
         client_context: bytes = b"",
         identity: bytes = b"",
         trace_id: bytes = b"",
+        flags: int = 0,
     ) -> None:
         self.request_id = request_id
         self.deadline_ms = deadline_ms
@@ -67,6 +69,7 @@ class Request:
         self.client_context = client_context
         self.identity = identity
         self.trace_id = trace_id
+        self.flags = flags  # protocol.POLL_NEXT or 0
 
 
 class Response:
@@ -289,6 +292,7 @@ class PythonEnvironment(Environment):
             r.client_context,
             r.identity,
             r.trace_id,
+            r.flags,
         )
 
     def _response(self, frame: bytes | None) -> Response:

@@ -119,6 +119,7 @@ def serve(
         ))
         for app in apps
     ]  # fmt: skip
+    service.callers = lambda: sum(len(s.server_state.connections) for s in servers)
     shown = host if ":" not in host else f"[{host}]"
     endpoints = Endpoints(
         f"http://{shown}:{sockets[0].getsockname()[1]}",

@@ -294,20 +294,21 @@ def serve(
     cpu = time.process_time_ns
     getrusage = resource.getrusage
     traced = False
-    spin = True
+    spin = False
     SELF = resource.RUSAGE_SELF
     RESULT, OK, ERR = protocol.RESULT, protocol.OK, protocol.FUNCTION_ERROR
+    POLL_NEXT = protocol.POLL_NEXT
     busy_when_idle = probe.busy_when_idle
     environ = os.environ
     while True:
-        # Poll for the next event only while events come back to back: the last one arrived
-        # within the budget. Otherwise sleep at once and spend no CPU.
+        # Poll for the next event only when the engine asks (it has a core to spare) and events
+        # come back to back (the last one arrived within the budget); otherwise sleep at once.
         waited = perf()
         frame = read_frame(req_fd, spin_ns if spin else 0, poller)
-        spin = (perf() - waited) * 1e9 < spin_ns
         if not frame:
             os._exit(0)
-        deadline, rid, arn, cc, ident, trace, event = decode(frame)
+        flags, deadline, rid, arn, cc, ident, trace, event = decode(frame)
+        spin = bool(flags & POLL_NEXT) and (perf() - waited) * 1e9 < spin_ns
         logsetup.request_id = rid
         if trace:
             environ["_X_AMZN_TRACE_ID"] = trace.decode()

@@ -29,8 +29,12 @@ OK = 0
 FUNCTION_ERROR = 1
 BUSY_WHEN_IDLE = 2  # threads, child processes or a timer could run while idle: freeze it
 
-# length, kind, deadline (epoch ms), lengths of request id, ARN, client context, identity, trace id
-REQUEST = struct.Struct("<IBQHHIIH")
+# Bits of an INVOKE frame's `flags` byte.
+POLL_NEXT = 1  # events come back to back and a core is free: poll for the next one, do not sleep
+
+# length, kind, flags, deadline (epoch ms), lengths of request id, ARN, client context, identity,
+# trace id
+REQUEST = struct.Struct("<IBBQHHIIH")
 # length, kind, outcome, duration ms, max RSS KiB, CPU us (user + sys), log length
 RESPONSE = struct.Struct("<IBBdIQI")
 
@@ -45,8 +49,9 @@ def encode_invoke(
     client_context: bytes = b"",
     identity: bytes = b"",
     trace_id: bytes = b"",
+    flags: int = 0,
 ) -> bytes:
-    """Encode one INVOKE frame; every argument is already bytes."""
+    """Encode one INVOKE frame; every argument but flags is already bytes."""
     body_len = (
         REQUEST.size
         - 4
@@ -60,6 +65,7 @@ def encode_invoke(
     head = REQUEST.pack(
         body_len,
         INVOKE,
+        flags,
         deadline_ms,
         len(request_id),
         len(arn),
@@ -70,12 +76,12 @@ def encode_invoke(
     return b"".join((head, request_id, arn, client_context, identity, trace_id, event))
 
 
-def decode_invoke(frame: bytes) -> tuple[int, str, str, bytes, bytes, bytes, bytes]:
+def decode_invoke(frame: bytes) -> tuple[int, int, str, str, bytes, bytes, bytes, bytes]:
     """Split an INVOKE frame (length prefix included) into its parts.
 
-    Returns (deadline_ms, request_id, arn, client_context, identity, trace_id, event).
+    Returns (flags, deadline_ms, request_id, arn, client_context, identity, trace_id, event).
     """
-    _, _, deadline, n_rid, n_arn, n_cc, n_id, n_tr = REQUEST.unpack_from(frame)
+    _, _, flags, deadline, n_rid, n_arn, n_cc, n_id, n_tr = REQUEST.unpack_from(frame)
     i = REQUEST.size
     rid = frame[i : i + n_rid].decode()
     i += n_rid
@@ -87,7 +93,7 @@ def decode_invoke(frame: bytes) -> tuple[int, str, str, bytes, bytes, bytes, byt
     i += n_id
     trace = frame[i : i + n_tr]
     i += n_tr
-    return deadline, rid, arn, cc, ident, trace, frame[i:]
+    return flags, deadline, rid, arn, cc, ident, trace, frame[i:]
 
 
 def encode_response(
