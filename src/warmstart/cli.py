@@ -23,6 +23,7 @@ from .config import Config
 from .engine.limits import MODES
 from .errors import TooManyRequestsError, WarmstartError
 from .observe import logs as logstreams
+from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
 from .sam import parse_parameter_overrides
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -573,6 +574,145 @@ def events(
             time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.received_at)),
             error,
         )
+    out.print(table)
+
+
+@main.command()
+@click.option("--memory", "memory_mb", type=int, required=True, metavar="MB", help="MemorySize.")
+@click.option(
+    "--duration-ms", type=float, required=True, metavar="D", help="Duration of one invocation."
+)
+@click.option("--init-ms", type=float, metavar="I", help="Init Duration, billed on cold starts.")
+@click.option(
+    "--cold-start-rate",
+    type=float,
+    metavar="SHARE",
+    help="Share of invocations that are cold starts (0-1; default 1 with --init-ms).",
+)
+@click.option(
+    "--invocations", type=int, metavar="N", help="Price N invocations (default 1; first tier)."
+)
+@click.option(
+    "--per-month",
+    type=int,
+    metavar="N",
+    help="Price a month of N invocations: monthly tiers, free tier, provisioned hours.",
+)
+@click.option("--arch", type=click.Choice(ARCHITECTURES), default="x86_64", show_default=True)
+@click.option("--provisioned", type=int, default=0, metavar="N", help="Provisioned environments.")
+@click.option(
+    "--hours",
+    type=float,
+    default=HOURS_PER_MONTH,
+    show_default=True,
+    help="How long provisioned environments (and a SnapStart snapshot) are kept.",
+)
+@click.option(
+    "--ephemeral-storage", type=int, default=512, show_default=True, metavar="MB", help="/tmp size."
+)
+@click.option("--free-tier", is_flag=True, help="Subtract the monthly free tier.")
+@click.option("--snapstart", is_flag=True, help="Cold starts are SnapStart restores.")
+@click.option("--restore-ms", type=float, metavar="R", help="Restore Duration, with --snapstart.")
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Another price table (the shape of warmstart/pricing/prices.json).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@friendly_errors
+def cost(
+    memory_mb: int,
+    duration_ms: float,
+    init_ms: float | None,
+    cold_start_rate: float | None,
+    invocations: int | None,
+    per_month: int | None,
+    arch: str,
+    provisioned: int,
+    hours: float,
+    ephemeral_storage: int,
+    free_tier: bool,
+    snapstart: bool,
+    restore_ms: float | None,
+    region: str,
+    prices: Path | None,
+    as_json: bool,
+) -> None:
+    """What invocations cost on Lambda: duration, requests, provisioned concurrency, storage.
+
+    Billed duration is rounded up to 1 ms, and on-demand cold starts bill INIT too
+    (ceil(Duration + Init Duration)). Prices come from a table dated when they were taken.
+
+    \b
+    Examples:
+      warmstart cost --memory 128 --duration-ms 11722 --invocations 1000
+      warmstart cost --memory 128 --duration-ms 162.68 --init-ms 872.98 --json
+      warmstart cost --memory 1024 --duration-ms 120 --per-month 50000000 --arch arm64
+      warmstart cost --memory 2048 --duration-ms 80 --per-month 10000000 --provisioned 5
+    """
+    from .pricing import Workload, estimate, load_prices
+
+    if invocations is not None and per_month is not None:
+        raise WarmstartError("give --invocations or --per-month, not both")
+    if free_tier and per_month is None:
+        raise WarmstartError("--free-tier is monthly: use it with --per-month")
+    if restore_ms is not None and not snapstart:
+        raise WarmstartError("--restore-ms goes with --snapstart")
+    workload = Workload(
+        memory_mb=memory_mb,
+        duration_ms=duration_ms,
+        invocations=per_month if per_month is not None else (invocations or 1),
+        monthly=per_month is not None,
+        init_ms=init_ms,
+        cold_start_rate=cold_start_rate,
+        architecture=arch,
+        provisioned=provisioned,
+        hours=hours,
+        ephemeral_storage_mb=ephemeral_storage,
+        free_tier=free_tier,
+        snapstart=snapstart,
+        restore_ms=restore_ms,
+        region=region,
+    )
+    est = estimate(workload, load_prices(prices) if prices else None)
+    if as_json:
+        out.print(json.dumps(est.as_dict()), markup=False)
+        return
+    from rich.table import Table
+
+    def money(value: float) -> str:
+        return f"${value:,.6f}" if value < 1 else f"${value:,.2f}"
+
+    what = "a month of " if est.monthly else ""
+    table = Table(box=None, padding=(0, 2), show_header=False)
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    rows = [
+        ("billed duration", f"{est.billed_duration_ms_warm} ms"
+         + (f" ({est.billed_duration_ms_cold} ms cold, {est.cold_starts:,} cold starts)"
+            if est.billed_duration_ms_cold is not None else "")),
+        ("GB-seconds", f"{est.gb_seconds:,.3f}"),
+        ("compute", money(est.compute_cost)),
+        ("requests", money(est.request_cost)),
+    ]  # fmt: skip
+    if est.provisioned_cost:
+        rows.append(("provisioned concurrency", money(est.provisioned_cost)))
+    if est.ephemeral_storage_cost:
+        rows.append(("ephemeral storage", money(est.ephemeral_storage_cost)))
+    if est.snapstart_cost:
+        rows.append(("SnapStart cache and restores", money(est.snapstart_cost)))
+    if est.free_tier_gb_seconds or est.free_tier_requests:
+        rows.append(("free tier used", f"{est.free_tier_gb_seconds:,.0f} GB-s, "
+                     f"{est.free_tier_requests:,} requests"))  # fmt: skip
+    rows.append(("per 1,000 invocations", money(est.per_1000_invocations)))
+    for row in rows:
+        table.add_row(*row)
+    table.add_row("[bold]total[/]", f"[bold]{money(est.total)}[/]")
+    out.print(
+        f"{what}{est.invocations:,} invocation(s) of {est.memory_mb} MB {est.architecture} "
+        f"in {est.region} [dim](prices of {est.prices_taken})[/]"
+    )
     out.print(table)
 
 

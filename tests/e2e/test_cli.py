@@ -175,3 +175,33 @@ def test_logs_follow(project):
     finally:
         follow.terminate()
         follow.wait(10)
+
+
+def test_cost_json(tmp_path):
+    p = run("cost", "--memory", "128", "--duration-ms", "11722", "--invocations", "1000",
+            "--json", cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    for key in ("memory_mb", "architecture", "billed_duration_ms", "invocations", "compute_cost",
+                "request_cost", "total"):  # fmt: skip
+        assert key in doc, key
+    assert round(doc["total"], 4) == 0.0246 and doc["billed_duration_ms"] == 11722
+    p = run("cost", "--memory", "128", "--duration-ms", "162.68", "--init-ms", "872.98",
+            "--json", cwd=tmp_path)  # fmt: skip
+    assert json.loads(p.stdout)["billed_duration_ms"] == 1036
+
+
+def test_cost_table_and_errors(tmp_path):
+    p = run("cost", "--memory", "1024", "--duration-ms", "120", "--per-month", "50000000",
+            "--arch", "arm64", "--free-tier", cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "a month of 50,000,000 invocation(s) of 1024 MB arm64" in p.stdout
+    assert "free tier used" in p.stdout and "total" in p.stdout
+    for args, message in (
+        (("--memory", "64", "--duration-ms", "1"), "128-10240"),
+        (("--memory", "128", "--duration-ms", "1", "--invocations", "1", "--per-month", "1"),
+         "not both"),
+        (("--memory", "128", "--duration-ms", "1", "--free-tier"), "--per-month"),
+    ):  # fmt: skip
+        p = run("cost", *args, cwd=tmp_path)
+        assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
