@@ -25,8 +25,11 @@ from .errors import TooManyRequestsError, WarmstartError
 from .observe import logs as logstreams
 from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
 from .sam import parse_parameter_overrides
+from .tune.runner import MODES as MODES_TUNE
+from .tune.stats import STRATEGIES
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+log = logging.getLogger("warmstart")
 out = Console(highlight=False, soft_wrap=True)
 
 EXIT_FUNCTION_ERROR = 1  # the function failed or was throttled
@@ -575,6 +578,215 @@ def events(
             error,
         )
     out.print(table)
+
+
+_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@main.command()
+@click.argument("function", required=False)
+@click.option(
+    "--memory",
+    "memory_text",
+    default="128,256,512,1024,1536,3008",
+    show_default=True,
+    metavar="MB,MB,...|ALL",
+    help="Memory sizes to try (ALL: 128 to 3008 in steps of 64).",
+)
+@click.option("--num", type=click.IntRange(1), default=10, show_default=True, help="Runs per size.")
+@click.option("--payload", metavar="JSON", help="The event (default {}).")
+@click.option("--payload-file", type=click.Path(dir_okay=False, path_type=Path), help="Event file.")
+@click.option(
+    "--payloads-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Weighted events: [{"payload": ..., "weight": 3}, ...].',
+)
+@click.option("--parallel", is_flag=True, help="Run the memory sizes at the same time.")
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="cost", show_default=True)
+@click.option("--balanced-weight", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option(
+    "--discard-top-bottom",
+    type=click.FloatRange(0, 0.4),
+    default=0.2,
+    show_default=True,
+    help="Share of fastest and slowest runs left out of the averages (each side).",
+)
+@click.option("--only-cold-starts", is_flag=True, help="A new environment for every run.")
+@click.option("--sleep-between-runs-ms", type=click.FloatRange(0), default=0, metavar="MS")
+@click.option(
+    "--allowed-exceptions",
+    multiple=True,
+    metavar="TYPE[,TYPE]",
+    help="Error types that count as successes (e.g. HandledError).",
+)
+@click.option("--pre-processor", metavar="MODULE:FUNC", help="Called with each payload first.")
+@click.option("--post-processor", metavar="MODULE:FUNC", help="Called with (payload, result).")
+@click.option(
+    "--auto-optimize", is_flag=True, help="Write the chosen MemorySize into the template."
+)
+@click.option("--arch", type=click.Choice(ARCHITECTURES), help="Architecture (default: its own).")
+@click.option(
+    "--mode",
+    type=click.Choice(MODES_TUNE),
+    default="measured",
+    show_default=True,
+    help="model: predict the curve from one profiled run at full speed.",
+)
+@click.option("--json", "json_file", type=_FILE, help="Write the result as JSON ('-': stdout).")
+@click.option("--report", "report_file", type=_FILE, help="Write an HTML report (offline).")
+@click.option("--chart", "chart_file", type=_FILE, help="Write the chart (.png or .svg).")
+@click.option(
+    "--compare",
+    nargs=2,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="BEFORE.json AFTER.json",
+    help="Compare two runs instead of running.",
+)
+@engine_options
+@friendly_errors
+def tune(
+    function: str | None,
+    memory_text: str,
+    num: int,
+    payload: str | None,
+    payload_file: Path | None,
+    payloads_file: Path | None,
+    parallel: bool,
+    strategy: str,
+    balanced_weight: float,
+    discard_top_bottom: float,
+    only_cold_starts: bool,
+    sleep_between_runs_ms: float,
+    allowed_exceptions: tuple[str, ...],
+    pre_processor: str | None,
+    post_processor: str | None,
+    auto_optimize: bool,
+    arch: str | None,
+    mode: str,
+    json_file: Path | None,
+    report_file: Path | None,
+    chart_file: Path | None,
+    compare: tuple[Path, Path] | None,
+    template: Path | None,
+    **opts: Any,
+) -> None:
+    """Run a function at several memory sizes and pick the cheapest, fastest or balanced one.
+
+    AWS Lambda Power Tuning's options and output, run here in seconds: each memory size is its
+    own version (alias RAM<size>) with its own environments and its CPU share; durations come
+    from the REPORT lines, averaged with the trimmed mean; cost from the cost model.
+
+    \b
+    Examples:
+      warmstart tune Hello -t template.yaml --payload '{"n": 5}'
+      warmstart tune Hello --memory 128,512,1024 --strategy balanced --report tuning.html
+      warmstart tune Hello --json after.json --chart tuning.png --auto-optimize
+      warmstart tune --compare before.json after.json
+
+    Exit status: 0 a memory size was picked, 1 every memory size failed, 2 bad input.
+    """
+    from .tune import TuneOptions, load_callable, parse_memory
+    from .tune import tune as run_tune
+    from .tune.present import print_compare, print_result
+
+    if compare:
+        from .tune import compare as compare_runs
+        from .tune import load_run
+
+        print_compare(out, compare_runs(load_run(compare[0]), load_run(compare[1])), compare)
+        return
+    payloads = _tune_payloads(payload, payload_file, payloads_file)
+    rt = Runtime.from_template(find_template(template), config=_config(opts))
+    with rt:
+        if function is None:
+            if len(rt.functions) != 1:
+                raise WarmstartError(f"which function? the template has: {', '.join(rt.functions)}")
+            function = rt.functions[0]
+        spec = rt.function(function)
+        search = [spec.code_dir, Path.cwd()]
+        options = TuneOptions(
+            memory=parse_memory(memory_text),
+            num=num,
+            payloads=payloads,
+            parallel=parallel,
+            strategy=strategy,
+            balanced_weight=balanced_weight,
+            discard_top_bottom=discard_top_bottom,
+            only_cold_starts=only_cold_starts,
+            sleep_between_runs_ms=sleep_between_runs_ms,
+            allowed_exceptions=[e for item in allowed_exceptions for e in item.split(",") if e],
+            pre_processor=load_callable(pre_processor, search) if pre_processor else None,
+            post_processor=load_callable(post_processor, search) if post_processor else None,
+            architecture=arch,
+            mode=mode,
+        )
+        if rt.isolation == "none" and mode == "measured":
+            log.warning(
+                "CPU cannot be throttled here (no cgroup access): every memory size runs at "
+                "full speed, so the curve is flat; --mode model predicts it instead"
+            )
+        runs = len(options.memory) * num if mode == "measured" else num
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress(
+            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=err, transient=True,
+        ) as bar:  # fmt: skip
+            task = bar.add_task(f"tuning {function}", total=runs)
+
+            def progress(done: int, r: Any) -> None:
+                bar.update(task, completed=done, description=f"{function} at {r.memory_mb} MB")
+
+            result = run_tune(rt, function, options, progress)
+    doc = result.as_dict()
+    if json_file is not None:
+        text = json.dumps(doc, indent=2)
+        if str(json_file) == "-":
+            out.print(text, markup=False)
+        else:
+            json_file.write_text(text + "\n")
+    if report_file is not None:
+        from .tune import write_report
+
+        write_report(doc, report_file)
+    if chart_file is not None:
+        from .tune import save_chart
+
+        save_chart(doc, chart_file)
+    if str(json_file) != "-":
+        print_result(out, doc)
+    if doc["power"] is None:
+        sys.exit(EXIT_FUNCTION_ERROR)
+    if auto_optimize:
+        from .tune import set_memory_size
+
+        path = rt.template.path if rt.template is not None else None
+        if path is None:
+            raise WarmstartError("--auto-optimize needs a template file")
+        what = set_memory_size(path, spec.logical_id or spec.name, doc["power"])
+        err.print(f"{path}: {spec.logical_id or spec.name} MemorySize {what}")
+
+
+def _tune_payloads(
+    payload: str | None, payload_file: Path | None, payloads_file: Path | None
+) -> list[tuple[Any, float]]:
+    if sum(x is not None for x in (payload, payload_file, payloads_file)) > 1:
+        raise WarmstartError("give one of --payload, --payload-file and --payloads-file")
+    try:
+        if payload is not None:
+            return [(json.loads(payload), 1.0)]
+        if payload_file is not None:
+            return [(json.loads(payload_file.read_text()), 1.0)]
+        if payloads_file is not None:
+            items = json.loads(payloads_file.read_text())
+            if not isinstance(items, list) or not items:
+                raise ValueError("a list of {payload, weight} objects is expected")
+            return [(item["payload"], float(item.get("weight", 1))) for item in items]
+    except OSError as e:
+        raise WarmstartError(f"cannot read the payload: {e.strerror}") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise WarmstartError(f"the payload is not valid: {e}") from None
+    return [({}, 1.0)]
 
 
 @main.command()

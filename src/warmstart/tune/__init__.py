@@ -7,6 +7,8 @@ Example:
         print(tune(rt, "Hello", TuneOptions(memory=[128, 1024], num=5)).as_dict()["power"])
 """
 
+from .charts import save_chart, write_report
+from .compare import compare, load_run
 from .runner import (
     ALL_POWER_VALUES,
     DEFAULT_POWER_VALUES,
@@ -19,6 +21,7 @@ from .runner import (
     tune,
 )
 from .stats import STRATEGIES, choose, percentile, trimmed_mean
+from .template import set_memory_size
 
 __all__ = [
     "ALL_POWER_VALUES",
@@ -29,9 +32,14 @@ __all__ = [
     "TuneOptions",
     "TuneResult",
     "choose",
+    "compare",
     "load_callable",
+    "load_run",
     "parse_memory",
     "percentile",
+    "save_chart",
+    "set_memory_size",
     "trimmed_mean",
     "tune",
+    "write_report",
 ]

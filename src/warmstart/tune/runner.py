@@ -135,6 +135,7 @@ class MemoryResult:
             "coldStarts": self.cold_starts,
             "initDurations": [round(v, 2) for v in self.inits],
             "cpuThrottled": self.cpu_throttled,
+            "durations": [round(v, 3) for v in self.durations],
             "maxMemoryUsedMB": self.max_memory_used_mb,
             "vcpus": round(vcpus_for(self.memory_mb), 3),
         }
