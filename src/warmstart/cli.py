@@ -696,6 +696,8 @@ def tune(
         print_compare(out, compare_runs(load_run(compare[0]), load_run(compare[1])), compare)
         return
     payloads = _tune_payloads(payload, payload_file, payloads_file)
+    if chart_file is not None and chart_file.suffix.lower() not in (".png", ".svg"):
+        raise WarmstartError(f"--chart {chart_file}: use a .png or .svg file name")
     rt = Runtime.from_template(find_template(template), config=_config(opts))
     with rt:
         if function is None:

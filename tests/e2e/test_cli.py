@@ -205,3 +205,48 @@ def test_cost_table_and_errors(tmp_path):
     ):  # fmt: skip
         p = run("cost", *args, cwd=tmp_path)
         assert p.returncode == 2 and message in p.stderr and "Traceback" not in p.stderr
+
+
+TUNE_TEMPLATE = """\
+# Tuned by warmstart tune --auto-optimize; this comment stays.
+Resources:
+  Crunch:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: cpu.handler   # CPU-bound
+      Runtime: python3.11
+      CodeUri: basic/
+      MemorySize: 128
+      Timeout: 60
+"""
+
+
+def test_tune_json_report_chart_and_auto_optimize(project):
+    (project / "template.yaml").write_text(TUNE_TEMPLATE)
+    p = run("tune", "Crunch", "--memory", "128,1024", "--num", "3", "--payload", '{"n": 100000}',
+            "--json", "run.json", "--report", "r.html", "--chart", "c.png", "--auto-optimize",
+            cwd=project)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    doc = json.loads((project / "run.json").read_text())
+    assert {"power", "cost", "duration", "stats", "memory", "recommendation"} <= set(doc)
+    assert [s["value"] for s in doc["stats"]] == [128, 1024]
+    assert doc["recommendation"] in p.stdout
+    assert (project / "r.html").stat().st_size > 0 and (project / "c.png").stat().st_size > 0
+    edited = (project / "template.yaml").read_text()
+    assert edited == TUNE_TEMPLATE.replace("MemorySize: 128", f"MemorySize: {doc['power']}")
+    # The before/after comparison reads the JSON files back.
+    p = run("tune", "--compare", "run.json", "run.json", cwd=project)
+    assert p.returncode == 0 and "0.0% faster" in p.stdout
+
+
+def test_tune_bad_input(project):
+    (project / "template.yaml").write_text(TUNE_TEMPLATE)
+    for args, message in (
+        (("Crunch", "--memory", "64"), "128-10240"),
+        (("Crunch", "--payload", "{nope"), "payload is not valid"),
+        (("Nope",), "Nope"),
+        (("Crunch", "--chart", "c.gif", "--num", "1", "--memory", "1024"), ".png or .svg"),
+    ):
+        p = run("tune", *args, cwd=project)
+        assert p.returncode == 2, (args, p.stderr)
+        assert message in p.stderr and "Traceback" not in p.stderr

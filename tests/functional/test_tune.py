@@ -1,0 +1,108 @@
+"""Power tuning on real environments: the curve, failures, processors, parallel runs, charts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import spec
+from warmstart.tune import TuneOptions, save_chart, tune, write_report
+
+CPU = {"n": 1_000_000}  # ~100 ms of CPU at one vCPU: long against the 20 ms CPU period
+
+
+def averages(doc):
+    return {s["value"]: s["averageDuration"] for s in doc["stats"]}
+
+
+@pytest.mark.cgroup
+def test_cpu_bound_curve_follows_the_cpu_share(make_runtime, needs_cgroups):
+    rt = make_runtime(spec("Cpu", "cpu.handler", timeout=60))
+    doc = tune(rt, "Cpu", TuneOptions(memory=[128, 1024], num=5, payloads=[(CPU, 1)])).as_dict()
+    avg = averages(doc)
+    # AWS: 128 MB takes 8x as long as 1024 MB for CPU-bound work (11.72 s against 1.46 s).
+    assert avg[128] / avg[1024] == pytest.approx(8.0, rel=0.15), avg
+    assert all(m["cpuThrottled"] for m in doc["memory"])
+    assert doc["power"] in (128, 1024) and doc["picks"]["speed"] == 1024
+
+
+@pytest.mark.cgroup
+def test_io_bound_curve_is_flat(make_runtime, needs_cgroups):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler"))
+    opts = TuneOptions(memory=[128, 512, 1024], num=5, payloads=[({"seconds": 0.1}, 1)])
+    avg = averages(tune(rt, "Sleeper", opts).as_dict())
+    assert max(avg.values()) / min(avg.values()) < 1.10, avg
+    # Cost follows memory when duration does not: the smallest size is the cheapest.
+    assert tune(make_runtime(spec("S2", "sleeper.handler")), "S2", opts).as_dict()["power"] == 128
+
+
+@pytest.mark.cgroup
+@pytest.mark.parametrize(("handler", "payload"), [("cpu.handler", CPU),
+                                                  ("sleeper.handler", {"seconds": 0.1})])  # fmt: skip
+def test_model_mode_predicts_the_measured_curve(make_runtime, needs_cgroups, handler, payload):
+    rt = make_runtime(spec("F", handler, timeout=60))
+    base = dict(memory=[128, 512, 1024], num=5, payloads=[(payload, 1)])
+    model = tune(rt, "F", TuneOptions(mode="model", **base)).as_dict()
+    rt2 = make_runtime(spec("G", handler, timeout=60))
+    measured = tune(rt2, "G", TuneOptions(**base)).as_dict()
+    assert model["mode"] == "model" and measured["mode"] == "measured"
+    for size, predicted in averages(model).items():
+        assert predicted == pytest.approx(averages(measured)[size], rel=0.20), (model, measured)
+
+
+def test_a_failing_memory_size_does_not_stop_the_run(make_runtime):
+    rt = make_runtime(spec("Hog", "hog.handler", memory_size=256, timeout=10))
+    doc = tune(rt, "Hog", TuneOptions(memory=[128, 512], num=2,
+                                      payloads=[({"mb": 200}, 1)])).as_dict()  # fmt: skip
+    sizes = {m["value"]: m for m in doc["memory"]}
+    assert sizes[128]["failed"] and "Runtime.OutOfMemory" in sizes[128]["errors"]
+    assert not sizes[512]["failed"] and doc["power"] == 512
+    assert "failed at 128 MB" in doc["recommendation"]
+
+
+def test_allowed_exceptions_count_as_successes(make_runtime):
+    rt = make_runtime(spec("Raiser", "raiser.handler"))
+    failed = tune(rt, "Raiser", TuneOptions(memory=[256], num=2)).as_dict()
+    assert failed["power"] is None
+    rt2 = make_runtime(spec("Raiser2", "raiser.handler"))
+    opts = TuneOptions(memory=[256], num=2, allowed_exceptions=["OrderError"])
+    assert tune(rt2, "Raiser2", opts).as_dict()["power"] == 256
+
+
+def test_processors_payload_weights_and_cold_starts(make_runtime):
+    rt = make_runtime(spec("Echo", "echo.handler"))
+    seen = []
+    opts = TuneOptions(
+        memory=[256, 512], num=6, only_cold_starts=True, seed=1,
+        payloads=[({"k": "a"}, 1), ({"k": "b"}, 1000)],
+        pre_processor=lambda p: {**p, "pre": True},
+        post_processor=lambda p, result: seen.append((p, result["event"])),
+    )  # fmt: skip
+    doc = tune(rt, "Echo", opts).as_dict()
+    assert all(m["coldStarts"] == 6 for m in doc["memory"])
+    assert len(seen) == 12 and all(event == p and p["pre"] for p, event in seen)
+    assert sum(p["k"] == "b" for p, _ in seen) >= 10  # weighted 1000:1
+
+
+def test_parallel_runs_take_about_the_slowest_size(make_runtime):
+    rt = make_runtime(spec("Sleeper", "sleeper.handler"))
+    opts = TuneOptions(memory=[256, 512, 1024], num=3, payloads=[({"seconds": 0.2}, 1)],
+                       parallel=True)  # fmt: skip
+    result = tune(rt, "Sleeper", opts)
+    slowest = max(r.wall_s for r in result.results)
+    assert result.wall_s < slowest * 1.5 < sum(r.wall_s for r in result.results)
+
+
+def test_report_and_chart_files(make_runtime, tmp_path):
+    rt = make_runtime(spec("Noop", "noop.handler"))
+    doc = tune(rt, "Noop", TuneOptions(memory=[128, 256], num=3)).as_dict()
+    save_chart(doc, tmp_path / "c.png")
+    save_chart(doc, tmp_path / "c.svg")
+    write_report(doc, tmp_path / "r.html")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "c.svg").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("<svg") == 3 and "Noop" in page
+    # Offline: nothing to fetch (namespace URIs in the SVGs are names, not requests).
+    assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
