@@ -722,7 +722,7 @@ def tune(
             architecture=arch,
             mode=mode,
         )
-        if rt.isolation == "none" and mode == "measured":
+        if rt.service.isolation.mode == "none" and mode == "measured":
             log.warning(
                 "CPU cannot be throttled here (no cgroup access): every memory size runs at "
                 "full speed, so the curve is flat; --mode model predicts it instead"

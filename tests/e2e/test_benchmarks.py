@@ -52,3 +52,13 @@ def test_serve_benchmark_quick_run():
     assert out["python_api_invoke_p50_us"] > 0
     assert out["targets"]["every_request_recorded"], out
     assert set(out["targets"]) >= {"rps>=5000", "no_errors", "http_overhead_p50_us<=200"}
+
+
+def test_tune_benchmark_quick_run():
+    out = quick_run("tune.py")
+    assert len(out["sequential"]) == 2 and out["num"] == 2
+    for run in out["sequential"]:
+        assert 0 < run["function_s"] < run["wall_s"]
+        assert set(run["curve_ms"]) == {"128", "256", "512", "1024", "1536", "3008"}
+    assert out["parallel"]["wall_s"] < out["sequential"][1]["wall_s"]
+    assert set(out["model_vs_measured"]) == {"cpu.handler", "sleeper.handler"}

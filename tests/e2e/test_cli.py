@@ -250,3 +250,12 @@ def test_tune_bad_input(project):
         p = run("tune", *args, cwd=project)
         assert p.returncode == 2, (args, p.stderr)
         assert message in p.stderr and "Traceback" not in p.stderr
+
+
+def test_tune_without_cgroups_warns_and_offers_the_model(project):
+    (project / "template.yaml").write_text(TUNE_TEMPLATE)
+    p = run("tune", "Crunch", "--memory", "128,1024", "--num", "2", "--isolation", "none",
+            "--payload", '{"n": 1000}', cwd=project)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "CPU cannot be throttled" in p.stderr and "--mode model" in p.stderr
+    assert "CPU not throttled" in p.stdout

@@ -106,3 +106,10 @@ def test_report_and_chart_files(make_runtime, tmp_path):
     assert page.count("<svg") == 3 and "Noop" in page
     # Offline: nothing to fetch (namespace URIs in the SVGs are names, not requests).
     assert "<script" not in page and not re.search(r'(src|href)="(https?:)?//', page)
+
+
+def test_without_cgroups_the_run_says_cpu_is_not_throttled(make_runtime):
+    rt = make_runtime(spec("Noop", "noop.handler"), isolation="none")
+    doc = tune(rt, "Noop", TuneOptions(memory=[128, 1024], num=2)).as_dict()
+    assert doc["isolation"] == "none" and doc["cpuThrottling"] is False
+    assert not any(m["cpuThrottled"] for m in doc["memory"])

@@ -209,15 +209,20 @@ def _recommend(
         f"${best['averagePrice'] * 1e6:.2f} per million invocations (duration)"
     )
     if best is not fastest:
-        slower = best["averageDuration"] / fastest["averageDuration"] - 1
-        line += f"; {slower:.0%} slower than {fastest['value']} MB"
+        ratio = best["averageDuration"] / fastest["averageDuration"]
+        line += f"; {_times(ratio)} slower than {fastest['value']} MB"
     if best is not cheapest:
-        dearer = best["averagePrice"] / cheapest["averagePrice"] - 1
-        line += f"; {dearer:.0%} dearer than {cheapest['value']} MB"
+        ratio = best["averagePrice"] / cheapest["averagePrice"]
+        line += f"; {_times(ratio)} dearer than {cheapest['value']} MB"
     failed = [s["value"] for s in summaries if s["failed"]]
     if failed:
         line += f"; failed at {', '.join(f'{v} MB' for v in failed)}"
     return line
+
+
+def _times(ratio: float) -> str:
+    """1.25 -> '25%', 5.9 -> '5.9x'."""
+    return f"{ratio:.1f}x" if ratio >= 2 else f"{ratio - 1:.0%}"
 
 
 def load_callable(spec: str, search: Sequence[Path] = ()) -> Callable[..., Any]:
@@ -315,7 +320,9 @@ def tune(
     wall = time.perf_counter() - started
     if model:
         results = [_predict(results[0], m) for m in options.memory]
-    return TuneResult(function, options, arch, rt.isolation, results, wall, options.mode)
+    return TuneResult(
+        function, options, arch, rt.service.isolation.mode, results, wall, options.mode
+    )
 
 
 def _predict(profile: MemoryResult, memory_mb: int) -> MemoryResult:
