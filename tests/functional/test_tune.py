@@ -113,3 +113,15 @@ def test_without_cgroups_the_run_says_cpu_is_not_throttled(make_runtime):
     doc = tune(rt, "Noop", TuneOptions(memory=[128, 1024], num=2)).as_dict()
     assert doc["isolation"] == "none" and doc["cpuThrottling"] is False
     assert not any(m["cpuThrottled"] for m in doc["memory"])
+
+
+def test_a_failing_processor_stops_the_run_with_a_clear_error(make_runtime):
+    from warmstart.tune import TuneError
+
+    def broken(payload):
+        raise KeyError("tenant")
+
+    for parallel in (False, True):
+        opts = TuneOptions(memory=[128, 256], num=1, pre_processor=broken, parallel=parallel)
+        with pytest.raises(TuneError, match="pre-processor failed: KeyError"):
+            tune(make_runtime(spec(f"N{int(parallel)}", "noop.handler")), f"N{int(parallel)}", opts)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,7 +284,7 @@ def tune(
         for i in range(options.num):
             payload = _pick(options.payloads, rng, lock)
             if options.pre_processor is not None:
-                changed = options.pre_processor(payload)
+                changed = _call(options.pre_processor, "pre-processor", payload)
                 payload = payload if changed is None else changed
             if options.only_cold_starts:
                 rt.recycle(function, alias)
@@ -295,7 +296,7 @@ def tune(
             else:
                 _collect(result, res, options.allowed_exceptions)
                 if options.post_processor is not None:
-                    options.post_processor(payload, res.payload)
+                    _call(options.post_processor, "post-processor", payload, res.payload)
             with lock:
                 done[0] += 1
                 if progress is not None:
@@ -306,14 +307,12 @@ def tune(
 
     started = time.perf_counter()
     if options.parallel:
-        threads = [
-            threading.Thread(target=run_one, args=(r, a), daemon=True)
-            for r, (_, a) in zip(results, aliases, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        with ThreadPoolExecutor(len(results)) as pool:
+            futures = [
+                pool.submit(run_one, r, a) for r, (_, a) in zip(results, aliases, strict=True)
+            ]
+            for f in futures:
+                f.result()  # a processor's failure reaches the caller
     else:
         for r, (_, a) in zip(results, aliases, strict=True):
             run_one(r, a)
@@ -349,6 +348,13 @@ def _predict(profile: MemoryResult, memory_mb: int) -> MemoryResult:
             out.inits.append(init)
         out.function_s += (predicted + (init or 0.0)) / 1000
     return out
+
+
+def _call(processor: Callable[..., Any], what: str, *args: Any) -> Any:
+    try:
+        return processor(*args)
+    except Exception as e:
+        raise TuneError(f"the {what} failed: {type(e).__name__}: {e}") from e
 
 
 def _throttled(cpu_ms: float, share: float) -> float:
