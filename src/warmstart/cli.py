@@ -148,6 +148,13 @@ def _config(opts: dict[str, Any]) -> Config:
     )
 
 
+def _only_function(rt: Runtime) -> str:
+    """The template's function when it has only one; otherwise ask which."""
+    if len(rt.functions) != 1:
+        raise WarmstartError(f"which function? the template has: {', '.join(rt.functions)}")
+    return rt.functions[0]
+
+
 def find_template(given: Path | None) -> Path:
     if given is not None:
         if not given.exists():
@@ -284,10 +291,11 @@ def invoke(
     else:
         rt = Runtime.from_template(find_template(template), config=config)
         if function is None:
-            if len(rt.functions) != 1:
+            try:
+                function = _only_function(rt)
+            except WarmstartError:
                 rt.close()
-                raise WarmstartError(f"which function? the template has: {', '.join(rt.functions)}")
-            function = rt.functions[0]
+                raise
     failed = False
     with rt:
         for _ in range(times):
@@ -583,6 +591,95 @@ def events(
 _FILE = click.Path(dir_okay=False, path_type=Path)
 
 
+@main.group()
+def bench() -> None:
+    """Benchmarks of one function: forced cold starts, warm invocations.
+
+    \b
+    Examples:
+      warmstart bench cold Hello -n 20
+      warmstart bench warm Hello -n 1000 --json warm.json
+    """
+
+
+def _bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.argument("function", required=False),
+        click.option("-q", "--qualifier", help="Version or alias (default: $LATEST)."),
+        click.option("--payload", metavar="JSON", help="The event (default {})."),
+        click.option("--json", "json_file", type=_FILE, help="Write JSON here ('-': stdout)."),
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _bench(kind: str, n: int, template: Path | None, opts: dict[str, Any]) -> None:
+    """Run `bench cold` or `bench warm` (opts: the command's and the engine's options)."""
+    from .bench import bench_cold, bench_warm
+    from .bench.present import print_cold, print_warm
+
+    function, qualifier = opts.pop("function"), opts.pop("qualifier")
+    payload, json_file = opts.pop("payload"), opts.pop("json_file")
+    try:
+        event = json.loads(payload) if payload is not None else {}
+    except ValueError as e:
+        raise WarmstartError(f"--payload is not valid JSON: {e}") from None
+    # Cold starts time INIT's imports (python -X importtime in the environments).
+    config = _config(opts).replace(import_time=kind == "cold")
+    run = bench_cold if kind == "cold" else bench_warm
+    with Runtime.from_template(find_template(template), config=config) as rt:
+        function = function or _only_function(rt)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress
+
+        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), console=err,
+                      transient=True) as bar:  # fmt: skip
+            task = bar.add_task(f"bench {kind} {function}", total=n)
+            doc = run(rt, function, n, qualifier, event,
+                      lambda done: bar.update(task, completed=done))  # fmt: skip
+    if json_file is not None:
+        text = json.dumps(doc, indent=2)
+        if str(json_file) == "-":
+            out.print(text, markup=False)
+            return
+        json_file.write_text(text + "\n")
+    (print_cold if kind == "cold" else print_warm)(out, doc)
+
+
+@bench.command("cold")
+@_bench_options
+@click.option("-n", type=click.IntRange(1), default=20, show_default=True, help="Cold starts.")
+@engine_options
+@friendly_errors
+def bench_cold_command(n: int, template: Path | None, **opts: Any) -> None:
+    """N forced cold starts (a new environment each): latency, Init Duration, INIT's imports.
+
+    Environments run with `python -X importtime`, and the imports timed during INIT are summed
+    by top-level package: the 15 costliest show where INIT goes (boto3? pandas? your module?).
+
+    \b
+    Examples:
+      warmstart bench cold Hello -n 20
+      warmstart bench cold Hello -q live --json cold.json
+    """
+    _bench("cold", n, template, opts)
+
+
+@bench.command("warm")
+@_bench_options
+@click.option("-n", type=click.IntRange(1), default=1000, show_default=True, help="Invocations.")
+@engine_options
+@friendly_errors
+def bench_warm_command(n: int, template: Path | None, **opts: Any) -> None:
+    """Warm invocation latency, and how much of it is warmstart rather than the handler.
+
+    \b
+    Examples:
+      warmstart bench warm Hello -n 1000
+      warmstart bench warm Hello --payload '{"k": "v"}' --json -
+    """
+    _bench("warm", n, template, opts)
+
+
 @main.command()
 @click.argument("function", required=False)
 @click.option(
@@ -700,10 +797,7 @@ def tune(
         raise WarmstartError(f"--chart {chart_file}: use a .png or .svg file name")
     rt = Runtime.from_template(find_template(template), config=_config(opts))
     with rt:
-        if function is None:
-            if len(rt.functions) != 1:
-                raise WarmstartError(f"which function? the template has: {', '.join(rt.functions)}")
-            function = rt.functions[0]
+        function = function or _only_function(rt)
         spec = rt.function(function)
         search = [spec.code_dir, Path.cwd()]
         options = TuneOptions(

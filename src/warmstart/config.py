@@ -43,6 +43,9 @@ class Config:
     # How long an environment polls for its next event while events come back to back: long
     # enough to cover an HTTP round trip to a client of `warmstart serve`.
     env_spin_us: int = 1000
+    # Environments print how long each import takes (python -X importtime) into their logs:
+    # what `warmstart bench cold` reads to show where INIT goes.
+    import_time: bool = False
     records: bool = True  # write invocation records to SQLite
     python: str | None = None  # run every function with this interpreter
     init_timeout_s: float = 10.0  # Lambda's INIT limit for on-demand environments

@@ -259,3 +259,30 @@ def test_tune_without_cgroups_warns_and_offers_the_model(project):
     assert p.returncode == 0, p.stderr
     assert "CPU cannot be throttled" in p.stderr and "--mode model" in p.stderr
     assert "CPU not throttled" in p.stdout
+
+
+BENCH_TEMPLATE = """\
+Resources:
+  Imports:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: initimports.handler
+      Runtime: python3.11
+      CodeUri: basic/
+"""
+
+
+def test_bench_cold_and_warm(project):
+    (project / "template.yaml").write_text(BENCH_TEMPLATE)
+    p = run("bench", "cold", "-n", "2", "--json", "-", cwd=project)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["n"] == 2 and any(i["package"] == "email" for i in doc["top_imports"])
+    p = run("bench", "cold", "Imports", "-n", "2", cwd=project)
+    assert "Where INIT goes" in p.stdout and "email" in p.stdout
+    p = run("bench", "warm", "-n", "50", "--json", "warm.json", cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert "warmstart's share of the latency" in p.stdout
+    assert json.loads((project / "warm.json").read_text())["n"] == 50
+    p = run("bench", "warm", "--payload", "{bad", cwd=project)
+    assert p.returncode == 2 and "not valid JSON" in p.stderr

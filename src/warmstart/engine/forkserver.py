@@ -40,8 +40,16 @@ class ForkServer:
         fs = ForkServer("/usr/bin/python3.12"); fut = fs.spawn("env-1", config, fds); fs.close()
     """
 
-    def __init__(self, executable: str, leftovers: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        executable: str,
+        leftovers: dict[str, list[str]] | None = None,
+        import_time: bool = False,
+    ) -> None:
         self.executable = executable
+        # -X importtime: environments' imports are timed into their logs; the zygote's own
+        # start-up imports would go to our stderr, so its stderr is dropped then.
+        self.import_time = import_time
         # Paths the zygote removes when it shuts down, should the pool be gone by then.
         self.leftovers = leftovers or {}
         self._lock = threading.Lock()
@@ -62,6 +70,7 @@ class ForkServer:
                     "-I",
                     "-S",
                     "-B",
+                    *(["-X", "importtime"] if self.import_time else []),
                     str(ZYGOTE),
                     str(theirs.fileno()),
                     json.dumps(self.leftovers),
@@ -69,6 +78,7 @@ class ForkServer:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL if self.import_time else None,
                 start_new_session=True,  # Ctrl-C reaches warmstart, which then closes it
             )
         except OSError as e:

@@ -83,6 +83,7 @@ class PythonAdapter:
                         "cgroups": [str(p) for p in self.isolation.paths()],
                         "trees": [str(self.work_dir)],
                     },
+                    import_time=self.config.import_time,
                 )
             return self._servers[exe]
 
