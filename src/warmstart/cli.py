@@ -345,6 +345,42 @@ def parse_since(text: str | None) -> float | None:
     return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+@main.command("stats")
+@click.argument("function", required=False)
+@click.option("--since", metavar="AGE", help="Only invocations this recent: 30s, 10m, 2h, 7d.")
+@click.option("--region", default="us-east-1", show_default=True, help="Prices of this region.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where warmstart keeps its records (default: ./.warmstart).",
+)
+@friendly_errors
+def stats_command(
+    function: str | None, since: str | None, region: str, as_json: bool, state_dir: Path | None
+) -> None:
+    """What the invocation records say: errors, throttles, cold starts, percentiles, cost.
+
+    Per function (and for all of them): invocations, errors by type, throttles, cold-start
+    percentage, Duration and Init Duration p50/p95/p99/max, maximum concurrency, billed
+    GB-seconds and their cost. Read from per-minute summaries kept with the records, so a
+    million records take a fraction of a second; `--since` counts whole minutes.
+
+    \b
+    Examples:
+      warmstart stats
+      warmstart stats Hello --since 10m
+      warmstart stats --json | jq .all.duration_ms
+    """
+    from .stats import print_stats, stats
+
+    doc = stats(Config.resolve(state_dir=state_dir).state_dir, function, parse_since(since), region)
+    if as_json:
+        out.print(json.dumps(doc), markup=False)
+    else:
+        print_stats(out, doc)
+
+
 @main.command()
 @click.argument("function", required=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new log lines (Ctrl-C stops).")

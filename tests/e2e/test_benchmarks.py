@@ -62,3 +62,17 @@ def test_tune_benchmark_quick_run():
         assert set(run["curve_ms"]) == {"128", "256", "512", "1024", "1536", "3008"}
     assert out["parallel"]["wall_s"] < out["sequential"][1]["wall_s"]
     assert set(out["model_vs_measured"]) == {"cpu.handler", "sleeper.handler"}
+
+
+def test_stats_on_a_million_records():
+    """The stats benchmark checks its figures against the records table itself."""
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "stats.py"), "--records", "1000000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    out = json.loads(p.stdout)
+    assert p.returncode == 0 and out["agree"], out["problems"]
+    assert out["records"] == 1_000_000 and out["sample"]["invocations"] == 333_334

@@ -286,3 +286,17 @@ def test_bench_cold_and_warm(project):
     assert json.loads((project / "warm.json").read_text())["n"] == 50
     p = run("bench", "warm", "--payload", "{bad", cwd=project)
     assert p.returncode == 2 and "not valid JSON" in p.stderr
+
+
+def test_stats_command(project):
+    p = run("invoke", "Echo", "-n", "3", "--event", "{}", cwd=project)
+    assert p.returncode == 0, p.stderr
+    p = run("stats", "--json", cwd=project)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["functions"]["Echo"]["invocations"] == 3
+    assert doc["functions"]["Echo"]["cold_starts"] == 1
+    p = run("stats", "Echo", "--since", "10m", cwd=project)
+    assert p.returncode == 0 and "Echo" in p.stdout and "cold%" in p.stdout
+    p = run("stats", "--since", "yesterday", cwd=project)
+    assert p.returncode == 2 and "--since" in p.stderr

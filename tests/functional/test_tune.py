@@ -19,7 +19,10 @@ def averages(doc):
 @pytest.mark.cgroup
 def test_cpu_bound_curve_follows_the_cpu_share(make_runtime, needs_cgroups):
     rt = make_runtime(spec("Cpu", "cpu.handler", timeout=60))
-    doc = tune(rt, "Cpu", TuneOptions(memory=[128, 1024], num=5, payloads=[(CPU, 1)])).as_dict()
+    # Both sizes at once (0.65 vCPU in all, on 2 cores): the VM's speed, which drifts by 10-20%
+    # from one half minute to the next, is the same for both.
+    opts = TuneOptions(memory=[128, 1024], num=5, payloads=[(CPU, 1)], parallel=True)
+    doc = tune(rt, "Cpu", opts).as_dict()
     avg = averages(doc)
     # AWS: 128 MB takes 8x as long as 1024 MB for CPU-bound work (11.72 s against 1.46 s).
     assert avg[128] / avg[1024] == pytest.approx(8.0, rel=0.15), avg
@@ -41,14 +44,23 @@ def test_io_bound_curve_is_flat(make_runtime, needs_cgroups):
 @pytest.mark.parametrize(("handler", "payload"), [("cpu.handler", CPU),
                                                   ("sleeper.handler", {"seconds": 0.1})])  # fmt: skip
 def test_model_mode_predicts_the_measured_curve(make_runtime, needs_cgroups, handler, payload):
-    rt = make_runtime(spec("F", handler, timeout=60))
-    base = dict(memory=[128, 512, 1024], num=5, payloads=[(payload, 1)])
-    model = tune(rt, "F", TuneOptions(mode="model", **base)).as_dict()
-    rt2 = make_runtime(spec("G", handler, timeout=60))
-    measured = tune(rt2, "G", TuneOptions(**base)).as_dict()
-    assert model["mode"] == "model" and measured["mode"] == "measured"
-    for size, predicted in averages(model).items():
-        assert predicted == pytest.approx(averages(measured)[size], rel=0.20), (model, measured)
+    # Under a CPU quota, CPU-bound work here measured up to ~10% faster than the quota allows
+    # (overruns are caught late), on top of the VM's drift: ten runs a size, two trimmed from
+    # each end, keep single slow or fast runs out of the comparison.
+    base = dict(memory=[128, 512, 1024], num=10, payloads=[(payload, 1)])
+
+    def run(name, mode):
+        # The measured sizes run at once (0.94 vCPU in all, on 2 cores), so they see the same
+        # machine; this VM's speed drifts by 10-20% over half a minute. Predictions made just
+        # before and just after, averaged, see that machine too.
+        return tune(make_runtime(spec(name, handler, timeout=60)), name,
+                    TuneOptions(mode=mode, parallel=mode == "measured", **base)).as_dict()  # fmt: skip
+
+    before, measured, after = run("A", "model"), run("B", "measured"), run("C", "model")
+    assert before["mode"] == after["mode"] == "model" and measured["mode"] == "measured"
+    for size, ms in averages(measured).items():
+        predicted = (averages(before)[size] + averages(after)[size]) / 2
+        assert predicted == pytest.approx(ms, rel=0.20), (before, measured, after)
 
 
 def test_a_failing_memory_size_does_not_stop_the_run(make_runtime):

@@ -121,6 +121,7 @@ class Version:
 class Function:
     __slots__ = (
         "aliases",
+        "in_flight",
         "latest",
         "name",
         "next_version",
@@ -138,13 +139,14 @@ class Function:
         self.next_version = 1
         self.reserved = spec.reserved_concurrency
         self.on_demand = 0  # invocations in flight on on-demand environments
+        self.in_flight = 0  # all of its invocations in flight (its concurrency)
         self.provisioned = 0  # provisioned environments allocated (they hold concurrency)
 
 
 class _Call(Request):
     """One invocation on its way through the engine: the request and its bookkeeping."""
 
-    __slots__ = ("counted", "kind", "qualifier", "started", "t0", "version")
+    __slots__ = ("concurrency", "counted", "kind", "qualifier", "started", "t0", "version")
 
     def __init__(
         self,
@@ -178,6 +180,7 @@ class _Call(Request):
         self.kind = COLD
         self.counted = False  # holds a slot of the account's unreserved concurrency
         self.flags = 0  # set by Service._admit
+        self.concurrency = 0  # the function's invocations in flight with this one
 
 
 def request_ids() -> Callable[[], str]:
@@ -660,6 +663,9 @@ class Service:
         16 concurrent callers on 2 cores went from 12,000 to 5,500 invocations/s).
         """
         self._in_flight += 1
+        fn = call.version.function
+        fn.in_flight += 1
+        call.concurrency = fn.in_flight
         busy = max(self._in_flight, self.callers())
         call.flags = POLL_NEXT if busy <= self._polling_slots else 0
 
@@ -701,6 +707,7 @@ class Service:
         dispose = None
         with self._lock:
             self._in_flight -= 1
+            fn.in_flight -= 1
             if call.kind != PROVISIONED:
                 fn.on_demand -= 1
                 if call.counted:
@@ -920,7 +927,7 @@ class Service:
                 resp.cpu_us / 1000, version.cpu_throttled, version.architecture, env.stream,
                 version.json_logs, call.arn, "", resp.log, "", None, None,
                 duration, billed_ms(duration), mem, used if used < mem else mem, None, None, None,
-                "success", None,
+                "success", None, call.concurrency,
             )  # fmt: skip
             return InvokeResult(record, resp.payload)
         return self._finish_slow(call, env, init, resp)
@@ -1015,7 +1022,7 @@ class Service:
             version.cpu_throttled, version.architecture, env.stream, json_logs, call.arn,
             init_text, output, platform, function_error, error_type,
             duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms, None,
-            None, status, error_type if status == "error" else None,
+            None, status, error_type if status == "error" else None, call.concurrency,
         )  # fmt: skip
         return InvokeResult(record, raw)
 
@@ -1200,5 +1207,5 @@ def _throttle_record(call: _Call, reason: str) -> tuple[Any, ...]:
         call.request_id, v.function.name, v.name, call.qualifier, None, "throttled", call.started,
         (time.perf_counter_ns() - call.t0) / 1e6, None, None, v.architecture, None, v.json_logs,
         call.arn, "", b"", "", None, reason,
-        None, None, v.memory, None, None, None, None, "throttled", None,
+        None, None, v.memory, None, None, None, None, "throttled", None, v.function.in_flight,
     )  # fmt: skip

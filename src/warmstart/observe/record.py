@@ -18,7 +18,8 @@ __all__ = ["REPORT", "record_status", "row_of"]
     # the REPORT line, after its request id (see observe.report.Report)
     DURATION_MS, BILLED_MS, MEMORY_MB, MAX_MEMORY_MB, INIT_MS, RESTORE_MS, BILLED_RESTORE_MS,
     REPORT_STATUS, REPORT_ERROR_TYPE,
-) = range(28)  # fmt: skip
+    CONCURRENCY,  # the function's invocations in flight, this one included (throttled: without)
+) = range(29)  # fmt: skip
 REPORT = slice(DURATION_MS, REPORT_ERROR_TYPE + 1)
 
 
@@ -37,4 +38,5 @@ def row_of(rec: tuple[Any, ...]) -> tuple[Any, ...]:
         rec[START_KIND], rec[INIT_MS], rec[RESTORE_MS], rec[DURATION_MS], rec[BILLED_MS],
         rec[MEMORY_MB], rec[MAX_MEMORY_MB], record_status(rec), rec[ERROR_TYPE],
         rec[STARTED_AT], rec[LATENCY_MS], rec[CPU_MS], cpu_throttled, rec[ARCHITECTURE],
+        rec[CONCURRENCY],
     )  # fmt: skip

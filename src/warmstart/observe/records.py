@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import rollup
 from .logs import render_log, stream_path
 from .record import FUNCTION, STREAM, row_of
 
@@ -40,6 +41,7 @@ COLUMNS = (
     ("cpu_ms", "REAL"),
     ("cpu_throttled", "INTEGER"),
     ("architecture", "TEXT"),
+    ("concurrency", "INTEGER"),  # the function's invocations in flight when it started
 )
 _SCHEMA = (
     f"CREATE TABLE IF NOT EXISTS invocations ({', '.join(f'{n} {t}' for n, t in COLUMNS)})",
@@ -48,6 +50,7 @@ _SCHEMA = (
     # The last batch each running writer committed, so that a batch sent again after the
     # writer's process died is not written twice.
     "CREATE TABLE IF NOT EXISTS writers (writer TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+    rollup.SCHEMA,
 )
 
 
@@ -60,8 +63,20 @@ def connect(state_dir: Path) -> sqlite3.Connection:
     db = sqlite3.connect(state_dir / DB_NAME, timeout=30, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
+    had_rollup = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'rollup'"
+    ).fetchone()
     for stmt in _SCHEMA:
         db.execute(stmt)
+    # A database from an older warmstart lacks the newer columns: add them (NULL in old rows),
+    # and the per-minute summaries: computed once from its records.
+    have = {row[1] for row in db.execute("PRAGMA table_info(invocations)")}
+    for name, kind in COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE invocations ADD COLUMN {name} {kind}")
+    if not had_rollup:
+        columns = ", ".join(name for name, _ in COLUMNS)
+        rollup.rebuild(db, db.execute(f"SELECT {columns} FROM invocations"))
     db.commit()
     return db
 
@@ -92,6 +107,7 @@ class RecordStore:
         self.writer = writer
         self._db: sqlite3.Connection | None = None
         self._rows: list[tuple[Any, ...]] = []
+        self._rollup = rollup.Rollup()
         self._texts: dict[tuple[str, str], list[str]] = {}  # log text not yet appended
         self._files: dict[Path, int] = {}
 
@@ -114,7 +130,9 @@ class RecordStore:
                 function, stream, text = item
             else:
                 if self.records:
-                    rows.append(row_of(item))
+                    row = row_of(item)
+                    rows.append(row)
+                    self._rollup.add(row)
                 function, stream = item[FUNCTION], item[STREAM]
                 if not stream:
                     continue
@@ -133,6 +151,7 @@ class RecordStore:
                 db.execute(_INSERT_MANY, [v for row in rows[i : i + per] for v in row])
             if whole < len(rows):
                 db.executemany(_INSERT, rows[whole:])
+            self._rollup.write(db)
             db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?)", (self.writer, seq))
             db.commit()
         texts, self._texts = self._texts, {}
@@ -142,6 +161,7 @@ class RecordStore:
     def discard(self) -> None:
         """Drop what was added since the last commit (after a failed commit)."""
         self._rows, self._texts = [], {}
+        self._rollup = rollup.Rollup()
         if self._db is not None and self._db.in_transaction:
             self._db.rollback()
 

@@ -1,0 +1,78 @@
+"""What the invocation records say, per function: `warmstart stats`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..observe.records import DB_NAME, connect
+from ..observe.rollup import Cell, percentile, read_cells
+from ..pricing import load_prices
+
+__all__ = ["PRECISION", "stats"]
+
+PRECISION = 0.0055  # percentiles come from histograms with 64 buckets per doubling
+
+
+def _spread(hist: dict[int, int], exact_max: float) -> dict[str, float] | None:
+    if not sum(hist.values()):
+        return None
+    out = {f"p{p}": percentile(hist, p, exact_max) for p in (50, 95, 99)}
+    # Six decimals: warm durations are often a few microseconds.
+    return {k: round(v, 6) for k, v in out.items() if v is not None} | {"max": round(exact_max, 6)}
+
+
+def _summary(cell: Cell, region: str) -> dict[str, Any]:
+    prices = load_prices().region(region)
+    ran = cell.invocations - cell.throttles
+    compute = sum(gbs * prices.first_tier(arch) for arch, gbs in cell.gb_seconds.items()
+                  if arch in prices.duration)  # fmt: skip
+    requests = ran * prices.request_per_million / 1e6
+    return {
+        "invocations": cell.invocations,
+        "throttles": cell.throttles,
+        "errors": sum(cell.errors.values()),
+        "errors_by_type": dict(cell.errors.most_common()),
+        "cold_starts": cell.cold + cell.restores,
+        "restores": cell.restores,
+        "cold_start_pct": round(100 * (cell.cold + cell.restores) / ran, 3) if ran else 0.0,
+        "duration_ms": _spread(cell.duration, cell.duration_max),
+        "init_ms": _spread(cell.init, cell.init_max),
+        "max_concurrency": cell.concurrency_max,
+        "billed_gb_seconds": round(sum(cell.gb_seconds.values()), 6),
+        "cost": {
+            "compute": compute,
+            "requests": requests,
+            "total": compute + requests,
+            "note": "first-tier on-demand prices, no free tier",
+        },
+    }
+
+
+def stats(
+    state_dir: Path,
+    function: str | None = None,
+    since: float | None = None,
+    region: str = "us-east-1",
+) -> dict[str, Any]:
+    """Invocations, errors, throttles, cold starts, duration and init percentiles, concurrency
+    and cost, per function and for all of them, from `since` (epoch seconds, to the minute) on.
+
+    Example: stats(Path(".warmstart"), "Hello", since=time.time() - 600)["functions"]["Hello"]
+    """
+    if not (state_dir / DB_NAME).exists():
+        return {"since": since, "functions": {}, "all": None, "precision": PRECISION}
+    db = connect(state_dir)
+    try:
+        cells = read_cells(db, function, since)
+    finally:
+        db.close()
+    total = Cell()
+    for cell in cells.values():
+        total.merge(cell)
+    return {
+        "since": since,
+        "precision": PRECISION,
+        "functions": {name: _summary(cells[name], region) for name in sorted(cells)},
+        "all": _summary(total, region) if cells else None,
+    }
