@@ -345,16 +345,19 @@ def parse_since(text: str | None) -> float | None:
     return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+_records_dir = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where warmstart keeps its records (default: ./.warmstart).",
+)
+
+
 @main.command("stats")
 @click.argument("function", required=False)
 @click.option("--since", metavar="AGE", help="Only invocations this recent: 30s, 10m, 2h, 7d.")
 @click.option("--region", default="us-east-1", show_default=True, help="Prices of this region.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where warmstart keeps its records (default: ./.warmstart).",
-)
+@_records_dir
 @friendly_errors
 def stats_command(
     function: str | None, since: str | None, region: str, as_json: bool, state_dir: Path | None
@@ -567,11 +570,7 @@ def serve(
 )
 @click.option("--redrive-all", is_flag=True, help="Queue every failed event again.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where warmstart keeps its records (default: ./.warmstart).",
-)
+@_records_dir
 @friendly_errors
 def events(
     function: str | None,
