@@ -637,6 +637,28 @@ def bench() -> None:
     """
 
 
+def _write_json(doc: dict[str, Any], path: Path | None) -> bool:
+    """Write `--json FILE`; True when it went to stdout ('-') and nothing else should."""
+    if path is None:
+        return False
+    text = json.dumps(doc, indent=2)
+    if str(path) == "-":
+        out.print(text, markup=False)
+        return True
+    path.write_text(text + "\n")
+    return False
+
+
+def _progress() -> Any:
+    """A progress bar on stderr that goes away when the work is done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=err, transient=True,
+    )  # fmt: skip
+
+
 def _bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.argument("function", required=False),
@@ -664,20 +686,12 @@ def _bench(kind: str, n: int, template: Path | None, opts: dict[str, Any]) -> No
     run = bench_cold if kind == "cold" else bench_warm
     with Runtime.from_template(find_template(template), config=config) as rt:
         function = function or _only_function(rt)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress
-
-        with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), console=err,
-                      transient=True) as bar:  # fmt: skip
+        with _progress() as bar:
             task = bar.add_task(f"bench {kind} {function}", total=n)
             doc = run(rt, function, n, qualifier, event,
                       lambda done: bar.update(task, completed=done))  # fmt: skip
-    if json_file is not None:
-        text = json.dumps(doc, indent=2)
-        if str(json_file) == "-":
-            out.print(text, markup=False)
-            return
-        json_file.write_text(text + "\n")
-    (print_cold if kind == "cold" else print_warm)(out, doc)
+    if not _write_json(doc, json_file):
+        (print_cold if kind == "cold" else print_warm)(out, doc)
 
 
 @bench.command("cold")
@@ -857,12 +871,7 @@ def tune(
                 "full speed, so the curve is flat; --mode model predicts it instead"
             )
         runs = len(options.memory) * num if mode == "measured" else num
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), console=err, transient=True,
-        ) as bar:  # fmt: skip
+        with _progress() as bar:
             task = bar.add_task(f"tuning {function}", total=runs)
 
             def progress(done: int, r: Any) -> None:
@@ -870,12 +879,7 @@ def tune(
 
             result = run_tune(rt, function, options, progress)
     doc = result.as_dict()
-    if json_file is not None:
-        text = json.dumps(doc, indent=2)
-        if str(json_file) == "-":
-            out.print(text, markup=False)
-        else:
-            json_file.write_text(text + "\n")
+    to_stdout = _write_json(doc, json_file)
     if report_file is not None:
         from .tune import write_report
 
@@ -884,7 +888,7 @@ def tune(
         from .tune import save_chart
 
         save_chart(doc, chart_file)
-    if str(json_file) != "-":
+    if not to_stdout:
         print_result(out, doc)
     if doc["power"] is None:
         sys.exit(EXIT_FUNCTION_ERROR)

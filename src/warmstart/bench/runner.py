@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from typing import Any
 
 from ..api import Runtime
 from ..errors import WarmstartError
+from ..tune.stats import percentile
 from .importtime import init_imports, top_packages
 
 __all__ = ["BenchError", "bench_cold", "bench_warm", "summary"]
@@ -24,19 +24,9 @@ def summary(values: list[float], digits: int = 3) -> dict[str, float]:
 
     Example: summary([1.0, 2.0, 3.0]) -> {"p50": 2.0, "p90": 3.0, ...}
     """
-    s = sorted(values)
-    n = len(s)
-
-    def rank(p: float) -> float:
-        return s[min(n - 1, max(0, math.ceil(p * n / 100) - 1))]
-
-    return {
-        "p50": round(rank(50), digits),
-        "p90": round(rank(90), digits),
-        "p99": round(rank(99), digits),
-        "max": round(s[-1], digits),
-        "mean": round(statistics.fmean(s), digits),
-    }
+    out = {f"p{p}": round(percentile(values, p), digits) for p in (50, 90, 99)}
+    mean = statistics.fmean(values)
+    return out | {"max": round(max(values), digits), "mean": round(mean, digits)}
 
 
 def _check(res: Any, what: str) -> None:

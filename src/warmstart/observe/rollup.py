@@ -19,7 +19,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SCHEMA", "Cell", "Rollup", "bucket", "bucket_value", "percentile", "read_cells"]
+__all__ = [
+    "SCHEMA",
+    "Cell",
+    "Rollup",
+    "bucket",
+    "bucket_value",
+    "percentile",
+    "read_cells",
+    "rebuild",
+]
 
 PER_DOUBLING = 64
 

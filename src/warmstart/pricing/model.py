@@ -10,6 +10,7 @@ restores.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "PricingError",
     "RegionPrices",
     "Workload",
+    "default_prices",
     "estimate",
     "invocation_cost",
     "load_prices",
@@ -121,7 +123,7 @@ def invocation_cost(
 
     Example: invocation_cost(1024, 1465) -> 2.4417e-05
     """
-    prices = _table().region(region)
+    prices = default_prices().region(region)
     _check_architecture(architecture, prices)
     return billed_duration_ms / 1000 * memory_mb / 1024 * prices.first_tier(architecture)
 
@@ -187,7 +189,7 @@ def estimate(w: Workload, table: PriceTable | None = None) -> Estimate:
 
     Example: estimate(Workload(128, 11722, invocations=1000)).total -> 0.02462...
     """
-    table = table or _table()
+    table = table or default_prices()
     prices = table.region(w.region)
     arch = w.architecture
     _validate(w, prices)
@@ -290,11 +292,10 @@ def _check_architecture(architecture: str, prices: RegionPrices) -> None:
         raise PricingError(f"architecture {architecture!r}: use one of {', '.join(ARCHITECTURES)}")
 
 
-_LOADED: PriceTable | None = None
+@functools.cache
+def default_prices() -> PriceTable:
+    """The bundled price table, read once.
 
-
-def _table() -> PriceTable:
-    global _LOADED
-    if _LOADED is None:
-        _LOADED = load_prices()
-    return _LOADED
+    Example: default_prices().region("us-east-1").first_tier("arm64")
+    """
+    return load_prices()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..observe.records import DB_NAME, connect
 from ..observe.rollup import Cell, percentile, read_cells
-from ..pricing import load_prices
+from ..pricing import default_prices
 
 __all__ = ["PRECISION", "stats"]
 
@@ -23,7 +23,7 @@ def _spread(hist: dict[int, int], exact_max: float) -> dict[str, float] | None:
 
 
 def _summary(cell: Cell, region: str) -> dict[str, Any]:
-    prices = load_prices().region(region)
+    prices = default_prices().region(region)
     ran = cell.invocations - cell.throttles
     compute = sum(gbs * prices.first_tier(arch) for arch, gbs in cell.gb_seconds.items()
                   if arch in prices.duration)  # fmt: skip
