@@ -138,3 +138,15 @@ def test_versions_and_aliases(make_runtime):
     assert rt.invoke("Echo:prod", {}).version == "1"
     with pytest.raises(ResourceNotFoundError):
         rt.create_alias("Echo", "dev", "9")
+
+
+def test_a_burst_of_cold_starts_beyond_the_start_slots(make_runtime):
+    # More cold starts at once than may be starting (fork, cgroups) at once: the rest wait for
+    # a slot, and every one of them starts.
+    rt = make_runtime(spec("Sleeper", "sleeper.handler"))
+    starts = rt.service.adapter.starts
+    n = 4 * starts.slots
+    results = asyncio.run(_at_once(rt, "Sleeper", n, {"seconds": 0.3}))
+    assert [r.start_kind for r in results] == ["cold"] * n
+    assert len(rt.environments("Sleeper")) == n
+    assert starts._free == starts.slots

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -170,3 +171,30 @@ def test_code_changes_can_be_ignored(make_runtime, tmp_path):
     time.sleep(2.5)
     res = rt.invoke("App", {})
     assert (res.payload, res.start_kind) == (1, "warm")
+
+
+def test_spawns_queue_while_the_zygote_is_behind(make_runtime, tmp_path):
+    # A zygote that takes no requests (stopped) with a small socket buffer: spawn() must not
+    # block its caller. What does not fit waits for the spawn thread, and all of it is sent
+    # once the zygote reads again.
+    rt = make_runtime(spec("Hello", "noop.handler"))
+    rt.invoke("Hello", {})
+    server = rt.service.adapter.server(PY)
+    server._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    os.kill(server.pid, signal.SIGSTOP)
+    exits = []
+    try:
+        started = time.monotonic()
+        for i in range(100):
+            r, w = os.pipe()
+            # A config the child cannot start with: it exits at once, which is all we need.
+            config = {"tmp_dir": str(tmp_path / str(i))}
+            exits.append(server.spawn(f"bogus-{i}", config, [r, w, os.dup(w)]))
+        assert time.monotonic() - started < 2.0
+        assert server._sender is not None and server._backlog  # the rest is queued
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    for fut in exits:
+        assert fut.result(timeout=30).code != 0
+    assert not server._backlog
+    assert rt.invoke("Hello", {}).payload == {"hello": "world"}

@@ -48,8 +48,13 @@ def test_cgroup_v2_writes(tmp_path):
     # A fake cgroup v2 folder: the writes land in plain files we can read back.
     spec = Isolation("cgroup-v2", root=tmp_path, cores=2).env_spec("env", 256)
     d = tmp_path / "env"
-    fake_cgroup(d, "cpu.max", "memory.max", "memory.swap.max", "pids.max", "cgroup.procs")
+    fake_cgroup(
+        d, "cpu.max", "cpu.weight", "memory.max", "memory.swap.max", "pids.max", "cgroup.procs"
+    )
     cgroups.create(spec)
+    assert (d / "cpu.weight").read_text() == "1"  # INIT runs at the lowest weight ...
+    cgroups.init_done(spec)
+    assert (d / "cpu.weight").read_text() == "100"  # ... and then at the default
     assert (d / "cpu.max").read_text() == "2894 20000"
     assert (d / "memory.max").read_text() == str(256 << 20)
     assert (d / "memory.swap.max").read_text() == "0"
@@ -61,10 +66,13 @@ def test_cgroup_v2_writes(tmp_path):
 def test_cgroup_v1_writes(tmp_path):
     dirs = {c: tmp_path / c / "warmstart-1" for c in ("cpu", "memory", "pids")}
     spec = Isolation("cgroup-v1", dirs=dirs, cores=2).env_spec("env", 1024)
-    fake_cgroup(dirs["cpu"] / "env", "cpu.cfs_period_us", "cpu.cfs_quota_us")
+    fake_cgroup(dirs["cpu"] / "env", "cpu.shares", "cpu.cfs_period_us", "cpu.cfs_quota_us")
     fake_cgroup(dirs["memory"] / "env", "memory.limit_in_bytes", "memory.oom_control")
     fake_cgroup(dirs["pids"] / "env", "pids.max")
     cgroups.create(spec)
+    assert (dirs["cpu"] / "env" / "cpu.shares").read_text() == "2"
+    cgroups.init_done(spec)
+    assert (dirs["cpu"] / "env" / "cpu.shares").read_text() == "1024"
     assert (dirs["cpu"] / "env" / "cpu.cfs_quota_us").read_text() == "11577"
     assert (dirs["memory"] / "env" / "memory.limit_in_bytes").read_text() == str(1024 << 20)
     assert (dirs["pids"] / "env" / "pids.max").read_text() == "1024"

@@ -19,6 +19,7 @@ from typing import Any
 from .channel import TIMEOUT, Channel
 from .forkserver import ExitStatus, ForkServer
 from .runtime import protocol
+from .starts import StartSlots
 
 __all__ = [
     "EXITED",
@@ -196,9 +197,11 @@ class PythonEnvironment(Environment):
         init_type: str,
         stream: str,
         spin_us: int,
+        starts: StartSlots,
         freeze: bool = True,
     ) -> None:
         self.server = server
+        self.starts = starts
         self.id = env_id
         self.config = config
         self.memory_mb = memory_mb
@@ -223,15 +226,15 @@ class PythonEnvironment(Environment):
         resp_r, resp_w = os.pipe()
         self.log_fd = os.memfd_create("warmstart-log")
         try:
-            self.exited = self.server.spawn(self.id, self.config, [req_r, resp_w, self.log_fd])
+            # spawn() owns and closes the fds it hands over: the child's ends, a copy of the log's.
+            self.exited = self.server.spawn(
+                self.id, self.config, [req_r, resp_w, os.dup(self.log_fd)]
+            )
         except BaseException:
             for fd in (req_w, resp_r, self.log_fd):
                 os.close(fd)
             self.log_fd = -1
             raise
-        finally:
-            os.close(req_r)
-            os.close(resp_w)
         self.channel = Channel(req_w, resp_r, self.spin_ns)
         return self.channel
 
@@ -263,17 +266,25 @@ class PythonEnvironment(Environment):
 
     def start(self, timeout_s: float) -> InitOutcome:
         started = time.perf_counter_ns()
-        channel = self._spawn()
         deadline = started + int(timeout_s * 1e9)
-        hello = self._hello(channel.recv(deadline))
+        self.starts.acquire()
+        try:
+            channel = self._spawn()
+            hello = self._hello(channel.recv(deadline))
+        finally:
+            self.starts.release()
         frame = channel.recv(deadline) if hello else hello
         return self._init_outcome(hello, frame, started)
 
     async def astart(self, timeout_s: float) -> InitOutcome:
         started = time.perf_counter_ns()
-        channel = self._spawn()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        hello = self._hello(await channel.arecv(deadline))
+        await self.starts.aacquire()
+        try:
+            channel = self._spawn()
+            hello = self._hello(await channel.arecv(deadline))
+        finally:
+            self.starts.release()
         frame = await channel.arecv(deadline) if hello else hello
         if frame is TIMEOUT or hello is TIMEOUT:
             self.kill()

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import select
 import socket
 import subprocess
 import threading
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,34 @@ class ExitStatus:
 LOST = ExitStatus(-9)  # what an environment's end looks like when its zygote is gone
 
 
+def _ready(sock: socket.socket, event: int, timeout: float | None = None) -> bool:
+    """Wait until the socket is readable or writable (or broken: the next call says how)."""
+    poller = select.poll()
+    poller.register(sock, event)
+    return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+
+def _send_when_ready(
+    sock: socket.socket, send: Callable[[], object], timeout: float | None = None
+) -> bool:
+    """Send on the non-blocking control socket, waiting until it takes it; False on failure."""
+    while True:
+        try:
+            if not _ready(sock, select.POLLOUT, timeout):
+                return False
+            send()
+            return True
+        except BlockingIOError:
+            continue
+        except (OSError, ValueError):  # the zygote is gone, or the socket closed
+            return False
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
 class ForkServer:
     """One zygote process for one interpreter; thread-safe.
 
@@ -53,6 +86,10 @@ class ForkServer:
         # Paths the zygote removes when it shuts down, should the pool be gone by then.
         self.leftovers = leftovers or {}
         self._lock = threading.Lock()
+        self._queued = threading.Condition(self._lock)
+        # Spawn requests not yet sent: the zygote's socket, the id, the message, the fds.
+        self._backlog: deque[tuple[socket.socket, str, bytes, list[int]]] = deque()
+        self._sender: threading.Thread | None = None
         self._exits: dict[str, Future[ExitStatus]] = {}
         self._sock: socket.socket | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -96,7 +133,9 @@ class ForkServer:
             self._proc.kill()
             self._proc.wait()
             raise EngineError(f"the runtime process of {self.executable} did not start")
-        ours.settimeout(None)
+        # Non-blocking: a spawn request must never wait for a zygote that is behind (MSG_DONTWAIT
+        # is not honoured by every kernel on a connected SEQPACKET pair; O_NONBLOCK is).
+        ours.setblocking(False)
         major, minor, micro = ready["version"]
         self.version = (int(major), int(minor), int(micro))
         self.pid = int(ready["pid"])
@@ -116,26 +155,68 @@ class ForkServer:
             return self._sock
 
     def spawn(self, env_id: str, config: dict[str, Any], fds: list[int]) -> Future[ExitStatus]:
-        """Fork a new environment; the future resolves when its process has ended."""
-        sock = self._ensure_started()
+        """Fork a new environment, handing it `fds` (which are closed here once sent).
+
+        The future resolves when its process has ended. Never blocks: when the zygote is behind
+        with its forks, the request waits in a queue that a thread sends from, so that a burst
+        of cold starts cannot stall the event loop that is serving warm environments.
+        """
+        try:
+            sock = self._ensure_started()
+        except BaseException:
+            _close_all(fds)
+            raise
         done: Future[ExitStatus] = Future()
+        msg = json.dumps({"op": "spawn", "id": env_id, "config": config}).encode()
         with self._lock:
             self._exits[env_id] = done
-        msg = json.dumps({"op": "spawn", "id": env_id, "config": config}).encode()
-        try:
-            socket.send_fds(sock, [msg], fds)
-        except OSError as e:
-            with self._lock:
-                self._exits.pop(env_id, None)
-            raise EngineError(f"cannot start an environment: {e}") from e
+            if not self._backlog:
+                try:
+                    socket.send_fds(sock, [msg], fds)
+                except BlockingIOError:
+                    pass
+                except OSError as e:
+                    self._exits.pop(env_id, None)
+                    _close_all(fds)
+                    raise EngineError(f"cannot start an environment: {e}") from e
+                else:
+                    _close_all(fds)
+                    return done
+            self._backlog.append((sock, env_id, msg, fds))
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self._send_loop, name="warmstart-spawn", daemon=True
+                )
+                self._sender.start()
+            self._queued.notify()
         return done
+
+    def _send_loop(self) -> None:
+        """Send queued spawn requests as the zygote takes them."""
+        while True:
+            with self._lock:
+                while not self._backlog and not self._closed:
+                    self._queued.wait()
+                if not self._backlog:
+                    return
+                sock, env_id, msg, fds = self._backlog[0]
+            failed = not _send_when_ready(sock, partial(socket.send_fds, sock, [msg], fds))
+            _close_all(fds)
+            with self._lock:
+                self._backlog.popleft()
+                fut = self._exits.pop(env_id, None) if failed else None
+            if fut is not None:  # the zygote is gone; the environment never was
+                fut.set_result(LOST)
 
     def _read_loop(self) -> None:
         sock = self._sock
         assert sock is not None
         while True:
             try:
+                _ready(sock, select.POLLIN)
                 data = sock.recv(65536)
+            except BlockingIOError:
+                continue
             except OSError:
                 data = b""
             if not data:
@@ -162,12 +243,10 @@ class ForkServer:
         """Kill every environment of this zygote and the zygote itself; waits for them."""
         with self._lock:
             self._closed = True
+            self._queued.notify()
             sock, proc, reader = self._sock, self._proc, self._reader
         if sock is not None:
-            try:
-                sock.send(b'{"op": "shutdown"}')
-            except OSError:
-                pass
+            _send_when_ready(sock, partial(sock.send, b'{"op": "shutdown"}'), timeout)
         if proc is not None:
             try:
                 proc.wait(timeout)

@@ -22,6 +22,7 @@ from . import interpreters
 from .environment import PythonEnvironment
 from .forkserver import ForkServer
 from .limits import Isolation, vcpus_for
+from .starts import StartSlots
 
 if TYPE_CHECKING:
     from .service import Version
@@ -63,6 +64,7 @@ class PythonAdapter:
         self.tmp_root = work_dir / "tmp"
         self.tmp_root.mkdir(exist_ok=True)
         self._servers: dict[str, ForkServer] = {}
+        self.starts = StartSlots()
         self._interpreters: dict[str, interpreters.Interpreter] = {}
         self._bases: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -177,8 +179,7 @@ class PythonAdapter:
         base = self._base(version)
         env_id = secrets.token_hex(16)
         stream = stream_name(version.name, env_id, time.time())
-        tmp = self.tmp_root / env_id
-        tmp.mkdir()
+        tmp = self.tmp_root / env_id  # made by the environment (bootstrap.run)
         config = dict(base)
         config["env"] = {
             **base["env"],
@@ -200,6 +201,7 @@ class PythonAdapter:
             init_type,
             stream,
             self.config.spin_us,
+            self.starts,
             freeze=self.config.freeze,
         )
 

@@ -242,10 +242,13 @@ def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid:
     started = time.perf_counter()
     os.setsid()  # its own process group: frozen, thawed and killed as one
     _set_parent_death_signal(zygote_pid)
+    cgroups.enter(cfg.get("cgroup"))
+    # Made here rather than by the pool, so that starting many environments at once costs the
+    # pool's event loop as little as possible (the zygote removes it when the process ends).
+    os.makedirs(cfg["tmp_dir"], exist_ok=True)
     protocol.write_all(
         resp_fd, protocol.encode_response(protocol.HELLO, payload=str(os.getpid()).encode())
     )
-    cgroups.enter(cfg.get("cgroup"))
     Output(log_fd)
     _set_environment(cfg)
     logsetup.setup(*logsetup.env_log_settings())
@@ -259,6 +262,7 @@ def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid:
         os._exit(1)
     LambdaContext.load_settings()
     probe = IdleProbe()
+    cgroups.init_done(cfg.get("cgroup"))
     protocol.write_all(
         resp_fd,
         protocol.encode_response(

@@ -13,6 +13,14 @@ import signal
 import time
 from typing import Any
 
+# While an environment runs INIT its CPU weight is the lowest there is: on Lambda a new
+# environment initializes on hardware of its own, and a burst of cold starts does not slow the
+# warm environments down. Here they share the cores, and hundreds of INITs at the default weight
+# would starve the warm ones, making them late, which starts yet more environments. The CPU
+# quota (the share a memory size buys) is the same in both phases.
+INIT_SHARES = 2  # cgroup v1 cpu.shares (default 1024)
+INIT_WEIGHT = 1  # cgroup v2 cpu.weight (default 100)
+
 
 def _write(path: str, value: object) -> None:
     fd = os.open(path, os.O_WRONLY)
@@ -43,6 +51,7 @@ def create(spec: dict[str, Any]) -> None:
         for path in d.values():
             os.makedirs(path, exist_ok=True)
         if "cpu" in d:
+            _try_write(os.path.join(d["cpu"], "cpu.shares"), INIT_SHARES)
             _write(os.path.join(d["cpu"], "cpu.cfs_period_us"), spec["cpu_period_us"])
             _write(os.path.join(d["cpu"], "cpu.cfs_quota_us"), spec["cpu_quota_us"])
         if "memory" in d:
@@ -56,6 +65,7 @@ def create(spec: dict[str, Any]) -> None:
         path = spec["dir"]
         os.makedirs(path, exist_ok=True)
         quota = spec["cpu_quota_us"]
+        _try_write(os.path.join(path, "cpu.weight"), INIT_WEIGHT)
         _write(
             os.path.join(path, "cpu.max"),
             f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}",
@@ -63,6 +73,17 @@ def create(spec: dict[str, Any]) -> None:
         _write(os.path.join(path, "memory.max"), mem)
         _try_write(os.path.join(path, "memory.swap.max"), 0)
         _write(os.path.join(path, "pids.max"), spec["pids_max"])
+
+
+def init_done(spec: dict[str, Any] | None) -> None:
+    """Give the environment its full CPU weight now that INIT is over (see INIT_SHARES)."""
+    if not spec:
+        return
+    if spec["version"] == 1:
+        if "cpu" in spec["dirs"]:
+            _try_write(os.path.join(spec["dirs"]["cpu"], "cpu.shares"), 1024)
+    else:
+        _try_write(os.path.join(spec["dir"], "cpu.weight"), 100)
 
 
 def enter(spec: dict[str, Any] | None) -> None:
