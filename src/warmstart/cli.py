@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -1061,6 +1062,76 @@ def cost(
         f"in {est.region} [dim](prices of {est.prices_taken})[/]"
     )
     out.print(table)
+
+
+@main.command("load")
+@click.argument("target", required=False)
+@click.option(
+    "-c", "--config", "script_path", type=_FILE, required=True, help="The Artillery script (YAML)."
+)
+@click.option("--json", "json_file", type=_FILE, help="Write the results here ('-': stdout).")
+@click.option("--report", type=_FILE, help="Write an HTML report: timelines and a histogram.")
+@click.option("--quiet", is_flag=True, help="No line per second while running.")
+@click.option("--fail-on-errors", is_flag=True, help="Exit 1 if a request failed or was throttled.")
+@click.option("--seed", type=int, help="Seed the scenario choice and the $random templates.")
+@engine_options
+@friendly_errors
+def load_command(
+    target: str | None,
+    script_path: Path,
+    json_file: Path | None,
+    report: Path | None,
+    quiet: bool,
+    fail_on_errors: bool,
+    seed: int | None,
+    template: Path | None,
+    **opts: Any,
+) -> None:
+    """Run an Artillery load test: open-loop arrivals, latency percentiles, cold starts.
+
+    TARGET is the function for `engine: lambda` scenarios (invoked in-process, no HTTP; default:
+    the script's config.target, or the template's only function) or the URL for HTTP scenarios
+    (default: config.target), e.g. the API Gateway emulation of `warmstart serve`.
+
+    \b
+    Examples:
+      warmstart load Hello -c load.yml --report load.html
+      warmstart load http://127.0.0.1:3000 -c api.yml --json results.json
+    """
+    import asyncio
+
+    from .load import LoadRun, load_script
+    from .load.present import live_line, print_summary, write_report
+
+    script = load_script(script_path)
+    for key in script.unknown:
+        err.print(f"[yellow]warning:[/] {script_path}: {key} is not understood; ignored")
+    lambdas = any(s.engine == "lambda" for s in script.scenarios)
+    if target and not lambdas:
+        script.target = target
+    if not lambdas and not (script.target or "").startswith(("http://", "https://")):
+        raise WarmstartError("HTTP scenarios need an http:// URL (TARGET or config.target)")
+    on_second = None if quiet or json_file == Path("-") else (lambda s: err.print(live_line(s)))
+    with contextlib.ExitStack() as stack:
+        rt, function = None, None
+        if lambdas:
+            rt = stack.enter_context(
+                Runtime.from_template(find_template(template), config=_config(opts))
+            )
+            function = target or script.target or _only_function(rt)
+            if function not in rt.functions:
+                raise WarmstartError(
+                    f"no function {function!r} in the template: {', '.join(rt.functions)}"
+                )
+        run = LoadRun(script, rt, function, on_second, seed=seed)
+        doc = asyncio.run(run.run())
+    if not _write_json(doc, json_file):
+        print_summary(doc, out)
+    if report is not None:
+        write_report(doc, report, f"{script_path.name} against {function or script.target}")
+        err.print(f"report: {report}")
+    if fail_on_errors and (doc["errors"] or doc["throttles"]):
+        sys.exit(1)
 
 
 @main.command()

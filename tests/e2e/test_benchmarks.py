@@ -76,3 +76,11 @@ def test_stats_on_a_million_records():
     out = json.loads(p.stdout)
     assert p.returncode == 0 and out["agree"], out["problems"]
     assert out["records"] == 1_000_000 and out["sample"]["invocations"] == 333_334
+
+
+def test_load_benchmark_quick_run():
+    out = quick_run("load.py")
+    assert [r["start"] for r in out["runs"]] == ["cold", "warm"]
+    for r in out["runs"]:
+        assert r["requests"] == 400 and r["met"]["no_errors"] and r["met"]["rate_within_2pct"]
+        assert r["lateness_ms"]["p50"] >= 0 and r["baseline_lateness_ms"]["p99"] > 0

@@ -42,3 +42,20 @@ def test_the_python_example_of_the_tuning_docs_runs(tmp_path, monkeypatch):
     exec(compile(light, "docs/tuning.md", "exec"), scope)
     assert scope["doc"]["power"] in (128, 512, 1024)  # type: ignore[index]
     assert (tmp_path / "tuning.png").stat().st_size > 0
+
+
+def test_the_python_example_of_the_load_docs_runs(tmp_path, monkeypatch, capsys):
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "load.md").read_text(), re.S)[0]
+    (tmp_path / "template.yaml").write_text(
+        "Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        f"      Handler: noop.handler\n      Runtime: python3.11\n      CodeUri: {APPS / 'basic'}\n"
+    )
+    (tmp_path / "load.yml").write_text(
+        "config:\n  phases: [{duration: 1, arrivalRate: 10}]\n"
+        "scenarios: [{engine: lambda, flow: [{invoke: {payload: '{}'}}]}]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WARMSTART_PYTHON", sys.executable)
+    exec(compile(code, "docs/load.md", "exec"), {})
+    rate, p99, cold = capsys.readouterr().out.split()
+    assert float(rate) == 10.0 and float(p99) > 0 and int(cold) >= 1

@@ -7,17 +7,21 @@ Example:
     print(len(arrivals(script.phases)), "arrivals")
 """
 
+from .runner import LoadRun, Second, run_load
 from .schedule import arrivals, phase_arrivals
 from .script import Phase, Scenario, Script, ScriptError, Step, load_script, render
 
 __all__ = [
+    "LoadRun",
     "Phase",
     "Scenario",
     "Script",
     "ScriptError",
+    "Second",
     "Step",
     "arrivals",
     "load_script",
     "phase_arrivals",
     "render",
+    "run_load",
 ]

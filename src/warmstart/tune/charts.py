@@ -8,10 +8,10 @@ matplotlib is imported only here, and only when a chart is asked for.
 from __future__ import annotations
 
 import html
-import io
 from pathlib import Path
 from typing import Any
 
+from ..plotting import inline_svg, pyplot
 from .runner import TuneError
 
 __all__ = ["save_chart", "write_report"]
@@ -19,17 +19,8 @@ __all__ = ["save_chart", "write_report"]
 PICK_COLOURS = {"cost": "#2e7d32", "speed": "#1565c0", "balanced": "#ef6c00"}
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _main_figure(doc: dict[str, Any]) -> Any:
-    plt = _plt()
+    plt = pyplot()
     stats = doc["stats"]
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     if not stats:
@@ -88,19 +79,11 @@ def save_chart(doc: dict[str, Any], path: Path) -> None:
     except OSError as e:
         raise TuneError(f"cannot write {path}: {e.strerror}") from None
     finally:
-        _plt().close(fig)
-
-
-def _svg(fig: Any) -> str:
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg")
-    _plt().close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg") :]  # drop the XML prolog: the SVG goes inline
+        pyplot().close(fig)
 
 
 def _distribution_figure(doc: dict[str, Any]) -> Any:
-    plt = _plt()
+    plt = pyplot()
     rows = [m for m in doc["memory"] if m.get("durations")]
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
     if rows:
@@ -114,7 +97,7 @@ def _distribution_figure(doc: dict[str, Any]) -> Any:
 
 
 def _cold_figure(doc: dict[str, Any]) -> Any:
-    plt = _plt()
+    plt = pyplot()
     rows = doc["memory"]
     fig, ax = plt.subplots(figsize=(8, 3.2), dpi=110)
     x = list(range(len(rows)))
@@ -167,12 +150,12 @@ tr.failed td {{ color: #b71c1c; }}
 <p class=rec>{e(doc["recommendation"])}</p>
 <p>Strategy {e(doc["strategy"])}; {e(mode)}; architecture {e(doc["architecture"])};
 {doc["wallSeconds"]} s of wall time.</p>
-{_svg(_main_figure(doc))}
+{inline_svg(_main_figure(doc))}
 <table><tr><th>MB</th><th>average ms</th><th>p50</th><th>p90</th><th>p99</th>
 <th>$ / 1M invocations</th><th>CPU throttled</th><th>cold starts</th></tr>
 {"".join(rows)}</table>
-{_svg(_distribution_figure(doc))}
-{_svg(_cold_figure(doc))}
+{inline_svg(_distribution_figure(doc))}
+{inline_svg(_cold_figure(doc))}
 </body></html>
 """
     try:
