@@ -7,7 +7,7 @@ Example:
     print(len(arrivals(script.phases)), "arrivals")
 """
 
-from .runner import LoadRun, Second, run_load
+from .runner import LoadRun, Second
 from .schedule import arrivals, phase_arrivals
 from .script import Phase, Scenario, Script, ScriptError, Step, load_script, render
 
@@ -23,5 +23,4 @@ __all__ = [
     "load_script",
     "phase_arrivals",
     "render",
-    "run_load",
 ]

@@ -3,7 +3,9 @@
 asyncio's timers wait in epoll with a timeout in whole milliseconds, so a callback due in 0.3 ms
 runs about 1 ms later: half a millisecond of lateness on average, all of it the scheduler's. On
 Linux a timerfd in the loop's selector wakes it at the nanosecond it is armed for; elsewhere the
-loop's own timers serve, with their millisecond rounding.
+loop's own timers serve, with their millisecond rounding. Waking an idle CPU can itself take
+milliseconds on a VM, so while `spin()` says a core is free the loop polls through the last
+SPIN_S before a due time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class _Itimerspec(ctypes.Structure):
     _fields_ = [("it_interval", _Timespec), ("it_value", _Timespec)]
 
 
-def _timerfd() -> tuple[int, Callable[[int, float], None]] | None:
+def _timerfd() -> tuple[int, Callable[[float], None]] | None:
     """A non-blocking timerfd and the function that arms it; None where there is none."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -39,7 +41,7 @@ def _timerfd() -> tuple[int, Callable[[int, float], None]] | None:
     if fd < 0:
         return None
 
-    def arm(fd: int, at: float) -> None:
+    def arm(at: float) -> None:
         sec = int(at)
         spec = _Itimerspec(_Timespec(0, 0), _Timespec(sec, max(1, int((at - sec) * 1e9))))
         settime(fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None)
@@ -71,18 +73,13 @@ class Clock:
         self._handle: asyncio.TimerHandle | None = None
         found = _timerfd() if hasattr(loop, "add_reader") else None
         self.fd = found[0] if found else -1
-        self._arm: Callable[[int, float], None] | None = found[1] if found else None
+        self._arm: Callable[[float], None] | None = found[1] if found else None
         if self.fd >= 0:
             try:
                 loop.add_reader(self.fd, self._ready)
             except NotImplementedError:  # a loop without readers (Windows' proactor)
                 os.close(self.fd)
                 self.fd, self._arm = -1, None
-
-    @property
-    def precise(self) -> bool:
-        """Whether wake-ups are exact (a timerfd) or rounded to milliseconds (loop timers)."""
-        return self.fd >= 0
 
     def arm(self, at: float) -> None:
         """Fire at loop time `at` (replacing any earlier arming)."""
@@ -98,7 +95,7 @@ class Clock:
 
     def _set_timer(self, at: float) -> None:
         if self._arm is not None:
-            self._arm(self.fd, at)
+            self._arm(at)
             return
         if self._handle is not None:
             self._handle.cancel()

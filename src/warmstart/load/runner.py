@@ -22,11 +22,12 @@ from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 from ..api import Runtime
 from ..errors import TooManyRequestsError
+from ..tune.stats import percentile
 from .clock import Clock
 from .schedule import arrivals
 from .script import Scenario, Script, ScriptError, render
 
-__all__ = ["LoadRun", "Second", "run_load"]
+__all__ = ["LoadRun", "Second"]
 
 MAX_US = 3_600_000_000  # an hour, in microseconds: the histograms' range
 
@@ -123,7 +124,6 @@ class LoadRun:
         self.cold_starts = 0
         self.inits: list[float] = []
         self.peak_environments = 0
-        self.requests = 0
         self.seconds: list[Second] = []
         self.phases = [_Phase(p.name, p.duration_s, 0) for p in script.phases]
         self._tasks: set[asyncio.Task[None]] = set()
@@ -286,7 +286,6 @@ class LoadRun:
     ) -> None:  # fmt: skip
         us = max(1, int((now - since) * 1e6))
         second = self._second(now)
-        self.requests += 1
         second.requests += 1
         self.phases[phase].requests += 1
         if throttled:
@@ -309,13 +308,14 @@ class LoadRun:
         """The report: per phase and overall (see `--json`)."""
         total_s = sum(p.duration_s for p in self.phases) or 1.0
         overrun = next((p.overrun for p in reversed(self.phases) if p.started), 0.0)
-        clean = [s.requests for s in self._before_trouble()]
-        inits = sorted(self.inits)
+        # The highest one-second rate completed before the first error or throttle.
+        first = next((s.t for s in self.seconds if s.errors or s.throttles), None)
+        clean = [s.requests for s in self.seconds[:first]]
         phases = [
             {
                 "name": p.name,
                 "duration_s": p.duration_s,
-                "target_rps": round(p.planned / p.duration_s, 3) if p.duration_s else 0.0,
+                "target_rps": _rate(p.planned, p.duration_s),
                 "achieved_rps": _rate(p.started, p.duration_s + p.overrun),
                 "requests": p.requests,
                 "latency_ms": _ms(p.latency),
@@ -323,15 +323,16 @@ class LoadRun:
             }
             for p in self.phases
         ]
+        inits = self.inits
         init_ms = None
         if inits:
-            init_ms = {"p50": inits[len(inits) // 2], "max": inits[-1],
+            init_ms = {"p50": percentile(inits, 50), "max": max(inits),
                        "mean": sum(inits) / len(inits)}  # fmt: skip
         return {
-            "requests": self.requests,
+            "requests": sum(p.requests for p in self.phases),
             "arrivals": sum(p.started for p in self.phases),
             "phases": phases,
-            "target_rps": round(sum(p.planned for p in self.phases) / total_s, 3),
+            "target_rps": _rate(sum(p.planned for p in self.phases), total_s),
             "achieved_rps": _rate(sum(p.started for p in self.phases), total_s + overrun),
             "latency_ms": _ms(self.latency),
             "errors": sum(self.errors.values()),
@@ -342,30 +343,8 @@ class LoadRun:
             "peak_environments": self.peak_environments,
             "latency_histogram": _buckets(self.latency),
             "scheduler_lateness_ms": _ms(self.lateness),
-            # The highest one-second rate completed before the first error or throttle.
             "max_rps_before_errors": max(clean) if clean else 0,
-            "first_error_at_s": next((s.t for s in self.seconds if s.errors or s.throttles), None),
+            "first_error_at_s": first,
             "timeline": [s.as_dict() for s in self.seconds],
             "unknown_keys": self.script.unknown,
         }
-
-    def _before_trouble(self) -> list[Second]:
-        out = []
-        for s in self.seconds:
-            if s.errors or s.throttles:
-                break
-            out.append(s)
-        return out
-
-
-async def run_load(
-    script: Script,
-    runtime: Runtime | None = None,
-    function: str | None = None,
-    on_second: Callable[[Second], None] | None = None,
-) -> dict[str, Any]:
-    """Run a script and return its report.
-
-    Example: asyncio.run(run_load(load_script(Path("load.yml")), rt, "Hello"))
-    """
-    return await LoadRun(script, runtime, function, on_second).run()
