@@ -49,10 +49,17 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, interval: floa
 
 
 def runtime_pids(rt: Runtime) -> set[int]:
+    """Every process of a runtime: environments, zygotes, SnapStart snapshots and spares."""
     pids = {e["pid"] for e in rt.environments() if e["pid"]}
-    for server in rt.service.adapter._servers.values():
+    adapter = rt.service.adapter
+    for server in [*adapter._servers.values(), *adapter._snapshots]:
         if server.pid:
             pids.add(server.pid)
+    for fn in rt.service.functions.values():
+        for v in fn.versions.values():
+            spare = v.snapshot._spare if v.snapshot is not None else None
+            if spare is not None and spare.pid:
+                pids.add(spare.pid)
     return pids
 
 

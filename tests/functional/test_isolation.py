@@ -70,8 +70,9 @@ def test_sys_path_has_only_what_lambda_gives(make_runtime):
     assert path[0] == str(BASIC)
     runtime_dir = res.payload["env"]["LAMBDA_RUNTIME_DIR"]
     assert runtime_dir in path
-    # Only boto3 and its dependencies, as Lambda's Python runtime ships them.
-    assert {n.removesuffix(".py") for n in os.listdir(runtime_dir)} <= set(RUNTIME_PACKAGES)
+    # Only boto3 and its dependencies, and SnapStart's hooks, as Lambda's Python runtime ships.
+    shipped = set(RUNTIME_PACKAGES) | {"snapshot_restore_py"}
+    assert {n.removesuffix(".py") for n in os.listdir(runtime_dir)} <= shipped
     assert "boto3" in os.listdir(runtime_dir)
     assert not any("site-packages" in p for p in path if not p.startswith(runtime_dir))
 

@@ -111,7 +111,7 @@ class Response:
 class InitOutcome:
     """How INIT went: ok, or the runtime's error JSON, or a timeout / exit."""
 
-    __slots__ = ("duration_ms", "error", "exit", "kind", "log", "max_rss_kb")
+    __slots__ = ("duration_ms", "error", "exit", "kind", "log", "max_rss_kb", "runtime_ms")
 
     def __init__(
         self,
@@ -121,9 +121,11 @@ class InitOutcome:
         max_rss_kb: int = 0,
         error: bytes = b"",
         exit: ExitStatus | None = None,
+        runtime_ms: float = 0.0,
     ) -> None:
         self.kind = kind  # OK, "error" (the runtime reported an init error), TIMED_OUT, EXITED
-        self.duration_ms = duration_ms
+        self.duration_ms = duration_ms  # from the request to start it to its answer
+        self.runtime_ms = runtime_ms  # as the process measured it (a restore's billed part)
         self.log = log
         self.max_rss_kb = max_rss_kb
         self.error = error
@@ -218,6 +220,9 @@ class PythonEnvironment(Environment):
         self.channel: Channel | None = None
         self.log_fd = -1
         self.exited: Future[ExitStatus] | None = None
+        # A SnapStart restore: after HELLO it waits for RESUME, so it can be spawned ahead.
+        self.restore = "snapshot_tmp_dir" in config
+        self.hello: bytes | None = None  # HELLO, once spawned ahead (see spawn_ahead)
 
     # -- INIT ------------------------------------------------------------------------------
 
@@ -253,38 +258,58 @@ class PythonEnvironment(Environment):
         if not frame:
             status = self.wait(EXIT_WAIT_S)
             return InitOutcome(EXITED, ms, self._take_leftover_log(), exit=status)
-        kind, flags, _, rss, _, log, payload = protocol.decode_response(frame)
+        kind, flags, own_ms, rss, _, log, payload = protocol.decode_response(frame)
         self.max_rss_kb = rss
         if kind == protocol.INIT_DONE:
             if flags & protocol.BUSY_WHEN_IDLE:
                 self.freeze()
             self.last_used = time.monotonic()
-            return InitOutcome(OK, ms, log, rss)
+            return InitOutcome(OK, ms, log, rss, runtime_ms=own_ms)
         self.wait(EXIT_WAIT_S)
         self.close()
         return InitOutcome("error", ms, log, rss, error=payload)
 
+    def spawn_ahead(self, timeout_s: float) -> bool:
+        """Spawn a restore up to its after-restore hooks, ready to `start` in a moment."""
+        deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
+        self.starts.acquire()
+        try:
+            self.hello = self._hello(self._spawn().recv(deadline))
+        finally:
+            self.starts.release()
+        return bool(self.hello) and self.hello is not TIMEOUT
+
     def start(self, timeout_s: float) -> InitOutcome:
         started = time.perf_counter_ns()
         deadline = started + int(timeout_s * 1e9)
-        self.starts.acquire()
-        try:
-            channel = self._spawn()
-            hello = self._hello(channel.recv(deadline))
-        finally:
-            self.starts.release()
+        hello = self.hello
+        if hello is None:
+            self.starts.acquire()
+            try:
+                hello = self._hello(self._spawn().recv(deadline))
+            finally:
+                self.starts.release()
+        channel = self.channel
+        assert channel is not None
+        if hello and self.restore:
+            channel.send(protocol.RESUME_FRAME, deadline)
         frame = channel.recv(deadline) if hello else hello
         return self._init_outcome(hello, frame, started)
 
     async def astart(self, timeout_s: float) -> InitOutcome:
         started = time.perf_counter_ns()
         deadline = asyncio.get_running_loop().time() + timeout_s
-        await self.starts.aacquire()
-        try:
-            channel = self._spawn()
-            hello = self._hello(await channel.arecv(deadline))
-        finally:
-            self.starts.release()
+        hello = self.hello
+        if hello is None:
+            await self.starts.aacquire()
+            try:
+                hello = self._hello(await self._spawn().arecv(deadline))
+            finally:
+                self.starts.release()
+        channel = self.channel
+        assert channel is not None
+        if hello and self.restore:
+            await channel.asend(protocol.RESUME_FRAME)
         frame = await channel.arecv(deadline) if hello else hello
         if frame is TIMEOUT or hello is TIMEOUT:
             self.kill()

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import EngineError
 
-__all__ = ["ExitStatus", "ForkServer"]
+__all__ = ["LOST", "ExitStatus", "ForkServer", "receive"]
 
 log = logging.getLogger("warmstart")
 
@@ -61,6 +61,17 @@ def _send_when_ready(
             return False
 
 
+def receive(sock: socket.socket, timeout: float) -> dict[str, Any]:
+    """The next message on a blocking control socket; {} on timeout, end of file or garbage."""
+    if timeout <= 0:
+        return {}
+    sock.settimeout(timeout)
+    try:
+        return dict(json.loads(sock.recv(65536) or b"{}"))
+    except (OSError, ValueError):
+        return {}
+
+
 def _close_all(fds: list[int]) -> None:
     for fd in fds:
         os.close(fd)
@@ -80,6 +91,7 @@ class ForkServer:
         import_time: bool = False,
     ) -> None:
         self.executable = executable
+        self.name = f"the runtime process of {executable}"  # in messages
         # -X importtime: environments' imports are timed into their logs; the zygote's own
         # start-up imports would go to our stderr, so its stderr is dropped then.
         self.import_time = import_time
@@ -123,23 +135,23 @@ class ForkServer:
             raise EngineError(f"cannot start {self.executable}: {e}") from e
         finally:
             theirs.close()
-        ours.settimeout(READY_TIMEOUT_S)
-        try:
-            ready = json.loads(ours.recv(65536) or b"{}")
-        except (OSError, ValueError):
-            ready = {}
+        ready = receive(ours, READY_TIMEOUT_S)
         if ready.get("op") != "ready":
             ours.close()
             self._proc.kill()
             self._proc.wait()
             raise EngineError(f"the runtime process of {self.executable} did not start")
+        self._attach(ours, ready)
+
+    def _attach(self, sock: socket.socket, ready: dict[str, Any]) -> None:
+        """Take the zygote's control socket once it said `ready`; start reading its reports."""
         # Non-blocking: a spawn request must never wait for a zygote that is behind (MSG_DONTWAIT
         # is not honoured by every kernel on a connected SEQPACKET pair; O_NONBLOCK is).
-        ours.setblocking(False)
+        sock.setblocking(False)
         major, minor, micro = ready["version"]
         self.version = (int(major), int(minor), int(micro))
         self.pid = int(ready["pid"])
-        self._sock = ours
+        self._sock = sock
         self._reader = threading.Thread(
             target=self._read_loop, name="warmstart-zygote", daemon=True
         )
@@ -232,9 +244,7 @@ class ForkServer:
             pending, self._exits = self._exits, {}
             self._sock = None
             if not self._closed:
-                log.warning(
-                    "the runtime process of %s exited; environments were lost", self.executable
-                )
+                log.warning("%s exited; environments were lost", self.name)
         for fut in pending.values():
             fut.set_result(LOST)
         sock.close()
@@ -244,17 +254,22 @@ class ForkServer:
         with self._lock:
             self._closed = True
             self._queued.notify()
-            sock, proc, reader = self._sock, self._proc, self._reader
+            sock, reader = self._sock, self._reader
         if sock is not None:
             _send_when_ready(sock, partial(sock.send, b'{"op": "shutdown"}'), timeout)
+        self._wait_gone(timeout)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout)
+
+    def _wait_gone(self, timeout: float) -> None:
+        """Wait for the zygote's process to end after shutdown; kill it if it does not."""
+        proc = self._proc
         if proc is not None:
             try:
                 proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if reader is not None and reader is not threading.current_thread():
-            reader.join(timeout)
 
     @property
     def alive(self) -> bool:

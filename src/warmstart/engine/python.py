@@ -22,15 +22,19 @@ from . import interpreters
 from .environment import PythonEnvironment
 from .forkserver import ForkServer
 from .limits import Isolation, vcpus_for
+from .snapshot import SnapshotServer, Taken
 from .starts import StartSlots
 
 if TYPE_CHECKING:
     from .service import Version
 
-__all__ = ["RUNTIME_PACKAGES", "PythonAdapter"]
+__all__ = ["RUNTIME_PACKAGES", "SNAP_START", "PythonAdapter"]
+
+SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart version's environments
 
 # What Lambda's Python runtime ships besides the standard library (boto3 and its dependencies).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
+SHIM = Path(__file__).parent / "runtime" / "shim" / "snapshot_restore_py.py"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
@@ -50,6 +54,9 @@ def link_runtime_packages(target: Path) -> Path:
         link = target / source.name
         if not link.exists():
             link.symlink_to(source)
+    # The runtime's SnapStart hooks module, unless the real one is installed next to boto3.
+    if importlib.util.find_spec("snapshot_restore_py") is None:
+        (target / SHIM.name).symlink_to(SHIM)
     return target
 
 
@@ -67,6 +74,8 @@ class PythonAdapter:
         self.starts = StartSlots()
         self._interpreters: dict[str, interpreters.Interpreter] = {}
         self._bases: dict[int, dict[str, Any]] = {}
+        self._snapshots: list[SnapshotServer] = []
+        self._closed = False
         self._lock = threading.Lock()
 
     def interpreter(self, runtime: str) -> interpreters.Interpreter:
@@ -174,27 +183,62 @@ class PythonAdapter:
     def forget(self, version: Version) -> None:
         self._bases.pop(id(version), None)
 
-    def environment(self, version: Version, init_type: str) -> PythonEnvironment:
-        """A new (not yet started) environment for the version."""
-        base = self._base(version)
+    def _own(self, version: Version, init_type: str) -> tuple[str, str, dict[str, Any]]:
+        """(id, log stream, config) of a new process: what is its own, not its version's."""
         env_id = secrets.token_hex(16)
         stream = stream_name(version.name, env_id, time.time())
-        tmp = self.tmp_root / env_id  # made by the environment (bootstrap.run)
-        config = dict(base)
-        config["env"] = {
-            **base["env"],
+        tmp = self.tmp_root / env_id  # made by the process itself (bootstrap)
+        env = {
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": init_type,
             "TMPDIR": str(tmp),
         }
-        config["tmp_dir"] = str(tmp)
-        config["cgroup"] = self.isolation.env_spec(env_id, version.spec.memory_size)
+        config = {
+            "env": env,
+            "tmp_dir": str(tmp),
+            "cgroup": self.isolation.env_spec(env_id, version.spec.memory_size),
+        }
+        return env_id, stream, config
+
+    def take_snapshot(self, version: Version, timeout_s: float) -> tuple[Taken, str]:
+        """Run a SnapStart version's INIT in a new snapshot process: (the snapshot, its stream)."""
+        base = self._base(version)
+        snap_id, stream, own = self._own(version, SNAP_START)
+        config = {**base, **own, "env": {**base["env"], **own["env"]}, "snapshot": True}
+        log_fd = os.memfd_create("warmstart-snapshot-log")
+        server = SnapshotServer(self.server(version.spec.runtime), snap_id, config, log_fd)
+        try:
+            init = server.take(timeout_s)
+        finally:
+            os.close(log_fd)
+        if not init.ok or server.unsafe:
+            return Taken(None, init, server.unsafe), stream
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._snapshots.append(server)
+        if closed:
+            server.close()
+        return Taken(server, init), stream
+
+    def environment(
+        self, version: Version, init_type: str, snapshot: SnapshotServer | None = None
+    ) -> PythonEnvironment:
+        """A new (not yet started) environment for the version; restored from `snapshot`."""
+        env_id, stream, config = self._own(version, init_type)
+        if snapshot is not None:
+            # The rest is the snapshot's: restores are spawned with only what is their own.
+            config["snapshot_tmp_dir"] = snapshot.config["tmp_dir"]
+            del config["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"]
+        else:
+            base = self._base(version)
+            config = {**base, **config, "env": {**base["env"], **config["env"]}}
         # An environment polls briefly for its next event only where that cannot eat into the
         # CPU share its memory size buys (a whole vCPU or more, or no CPU limit at all).
         throttled = self.isolation.cgroups and vcpus_for(version.spec.memory_size) < 1
         config["spin_us"] = 0 if throttled else self.config.env_spin_us
         return PythonEnvironment(
-            self.server(version.spec.runtime),
+            snapshot or self.server(version.spec.runtime),
             env_id,
             config,
             version.spec.memory_size,
@@ -207,9 +251,18 @@ class PythonAdapter:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
+            # Snapshot processes first: they clean up after their restores, which would
+            # otherwise die with the interpreter's zygote, uncleaned.
+            snapshots, self._snapshots = self._snapshots, []
             servers = list(self._servers.values())
-        threads = [threading.Thread(target=s.close) for s in servers]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _close_all(snapshots)
+        _close_all(servers)
+
+
+def _close_all(servers: list[Any]) -> None:
+    threads = [threading.Thread(target=s.close) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

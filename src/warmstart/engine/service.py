@@ -32,7 +32,7 @@ from ..errors import (
     TooManyRequestsError,
     UnsupportedRuntimeError,
 )
-from ..observe.logs import init_report, init_start, iso_ms
+from ..observe.logs import init_report, init_start, iso_ms, restore_report, restore_start
 from ..observe.report import billed_ms
 from ..observe.writer import RecordWriter
 from ..spec import FunctionSpec, validate
@@ -42,16 +42,17 @@ from .events import ASYNC_PAYLOAD_LIMIT, EventQueue, pending_events
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
 from .pool import Pool
-from .python import PythonAdapter
+from .python import SNAP_START, PythonAdapter
 from .result import InvokeResult
 from .runtime import jsonfast
 from .runtime.protocol import POLL_NEXT
+from .snapshot import Snapshot, SnapshotServer, Taken
 
-__all__ = ["COLD", "PROVISIONED", "SYNC_PAYLOAD_LIMIT", "WARM", "Service"]
+__all__ = ["COLD", "PROVISIONED", "RESTORE", "SYNC_PAYLOAD_LIMIT", "WARM", "Service"]
 
 log = logging.getLogger("warmstart")
 
-COLD, WARM, PROVISIONED = "cold", "warm", "provisioned"
+COLD, WARM, PROVISIONED, RESTORE = "cold", "warm", "provisioned", "restore"
 ON_DEMAND, PROVISIONED_INIT = "on-demand", "provisioned-concurrency"
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
 LATEST = "$LATEST"
@@ -96,6 +97,7 @@ class Version:
         "pool",
         "python",
         "revision",
+        "snapshot",
         "spec",
         "timeout",
     )
@@ -116,6 +118,7 @@ class Version:
         self.memory = spec.memory_size
         self.python = spec.is_python
         self.timeout = spec.timeout
+        self.snapshot: Snapshot | None = None  # SnapStart, on published versions
 
 
 class Function:
@@ -405,8 +408,51 @@ class Service:
         with self._lock:
             number = str(fn.next_version)
             fn.next_version += 1
-            fn.versions[number] = self._version(fn, number, fn.latest.spec)
+            fn.versions[number] = version = self._version(fn, number, fn.latest.spec)
+        if version.spec.snap_start and version.python:
+            version.snapshot = Snapshot(
+                lambda: self._take_snapshot(version),
+                lambda server: self._spare(version, server),
+                lambda env: self._dispose([env]),
+            )
+            version.snapshot.prepare()  # in the background, as Lambda does after PublishVersion
         return number
+
+    def _spare(self, version: Version, server: SnapshotServer) -> Environment | None:
+        """A restore of the version spawned ahead of need (see Snapshot)."""
+        env = self.adapter.environment(version, SNAP_START, server)
+        try:
+            if env.spawn_ahead(self.config.init_timeout_s):
+                return env
+        except EngineError:  # the snapshot, or the whole runtime, is closing
+            pass
+        env.kill()
+        env.wait(5.0)
+        env.close()
+        return None
+
+    def _take_snapshot(self, version: Version) -> Taken:
+        """INIT of a SnapStart version in a new snapshot process, reported in its own stream."""
+        started = time.time()
+        taken, stream = self.adapter.take_snapshot(version, self.config.init_timeout_s)
+        init = taken.init
+        self.writer.log(
+            version.function.name,
+            stream,
+            self._init_text(version, SNAP_START, stream, init, started, report=True),
+        )
+        where = f"{version.function.name}:{version.name}"
+        if not init.ok:
+            error_type, message = self._init_error(init)
+            log.warning("%s: the SnapStart snapshot failed: %s %s", where, error_type, message)
+        elif taken.unsafe:
+            log.warning(
+                "%s: SnapStart is off: %s, and a fork would not have them; environments "
+                "start normally (stop them before INIT ends, or in a before-snapshot hook)",
+                where,
+                taken.unsafe,
+            )
+        return taken
 
     def create_alias(self, name: str, alias: str, version: str, *, update: bool = False) -> None:
         """Point an alias at a version; `update` requires it to exist, else it must not."""
@@ -452,6 +498,9 @@ class Service:
             self._set_provisioned(fn, -fn.provisioned)
             self._capacity = self._unreserved_capacity()
         self._dispose(discarded)
+        for v in fn.versions.values():
+            if v.snapshot is not None:
+                v.snapshot.discard(closing=True)
 
     def put_reserved_concurrency(self, name: str, reserved: int | None) -> None:
         """Set (or with None remove) a function's reserved concurrency."""
@@ -550,7 +599,7 @@ class Service:
             pool.envs.add(env)
         started = time.time()
         init = env.start(max(130.0, float(version.spec.timeout)))
-        text = self._init_text(version, env, init, started, report=True)
+        text = self._init_text(version, env.init_type, env.stream, init, started, report=True)
         self.writer.log(version.function.name, env.stream, text)
         with self._lock:
             if init.ok and not pool.retired and not self._closed:
@@ -701,6 +750,11 @@ class Service:
         raise TooManyRequestsError(reason, "Rate Exceeded.")
 
     def _release(self, call: _Call, env: Environment | None, alive: bool) -> None:
+        self._give_back(call, env, alive)
+        if call.kind == RESTORE and call.version.snapshot is not None:
+            call.version.snapshot.refill()  # that cold start is over: spawn the next spare
+
+    def _give_back(self, call: _Call, env: Environment | None, alive: bool) -> None:
         version = call.version
         fn = version.function
         pool = version.pool
@@ -741,12 +795,26 @@ class Service:
         if call.kind == PROVISIONED and not self._closed and pool.provisioned_target:
             threading.Thread(target=self._provision, args=(version,), daemon=True).start()
 
-    def _new_env(self, call: _Call) -> Environment:
-        env = self.adapter.environment(call.version, ON_DEMAND)
+    def _new_env(
+        self, call: _Call, taken: Taken | None, env: Environment | None = None
+    ) -> tuple[Environment, InitOutcome | None]:
+        """A new environment for the call (`env`: a spare restore to use): restored from its
+        version's snapshot when there is one, else started normally. A failed snapshot fails
+        the call as a failed INIT would: its outcome comes back with an environment that is
+        never started."""
+        version = call.version
+        if taken is not None and not taken.unsafe:
+            call.kind = RESTORE
+        if env is None:
+            init_type = SNAP_START if call.kind == RESTORE else ON_DEMAND
+            env = self.adapter.environment(version, init_type, taken.server if taken else None)
         with self._lock:
-            call.version.pool.envs.add(env)
+            version.pool.envs.add(env)
             self._busy.add(env)
-        return env
+        if taken is not None and not taken.init.ok:
+            init = taken.init
+            return env, InitOutcome(init.kind, 0.0, error=init.error, exit=init.exit)
+        return env, None
 
     def invoke(
         self,
@@ -770,8 +838,12 @@ class Service:
         try:
             init = None
             if env is None:
-                env = self._new_env(call)
-                init = env.start(self.config.init_timeout_s)
+                snapshot = call.version.snapshot
+                taken = snapshot.get() if snapshot else None
+                spare = snapshot.spare() if snapshot and taken and taken.server else None
+                env, init = self._new_env(call, taken, spare)
+                if init is None:
+                    init = env.start(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
             resp = env.invoke(call, call.version.timeout)
@@ -799,8 +871,12 @@ class Service:
         try:
             init = None
             if env is None:
-                env = self._new_env(call)
-                init = await env.astart(self.config.init_timeout_s)
+                snapshot = call.version.snapshot
+                taken = await snapshot.aget() if snapshot else None
+                spare = await snapshot.aspare() if snapshot and taken and taken.server else None
+                env, init = self._new_env(call, taken, spare)
+                if init is None:
+                    init = await env.astart(self.config.init_timeout_s)
                 if not init.ok:
                     return self._record(self._finish(call, env, init, None))
             # Alone in the loop, poll for the answer (up to spin_us) instead of sleeping in the
@@ -850,34 +926,41 @@ class Service:
     # -- results ---------------------------------------------------------------------------
 
     def _init_text(
-        self, version: Version, env: Environment, init: InitOutcome, started: float, report: bool
+        self,
+        version: Version,
+        init_type: str,
+        stream: str,
+        init: InitOutcome,
+        started: float,
+        report: bool,
+        restore: bool = False,
     ) -> str:
-        """INIT_START, the INIT output, and INIT_REPORT when Lambda writes one."""
+        """INIT_START, the INIT output, and INIT_REPORT when Lambda writes one; or a restore's
+        RESTORE_START, its output (the after-restore hooks') and RESTORE_REPORT."""
         spec = version.spec
         json_logs = spec.log_format == "JSON"
         rv, rv_arn = self.adapter.runtime_version(spec.runtime)
-        text = init_start(
-            json_logs,
-            rv,
-            rv_arn,
-            env.init_type,
-            spec.name,
-            version.name,
-            env.stream,
-            spec.memory_size,
-            started,
-        )
+        where = (spec.name, version.name, stream, spec.memory_size, started)
+        if restore:
+            text = restore_start(json_logs, rv, rv_arn, *where)
+        else:
+            text = init_start(json_logs, rv, rv_arn, init_type, *where)
         text += init.log.decode("utf-8", "replace")
         if text and not text.endswith("\n"):
             text += "\n"
-        if not init.ok:
+        if restore:
+            status = "success" if init.ok else "timeout" if init.kind == TIMED_OUT else "error"
+            error_type = None if status == "success" else self._init_error(init)[0]
+            ended = started + init.duration_ms / 1000
+            text += restore_report(json_logs, init.duration_ms, status, error_type, ended)
+        elif not init.ok:
             status = "timeout" if init.kind == TIMED_OUT else "error"
             text += init_report(
                 json_logs,
                 init.duration_ms,
                 status,
                 None if status == "timeout" else self._init_error(init)[0],
-                env.init_type,
+                init_type,
                 started + init.duration_ms / 1000,
             )
         elif report:
@@ -886,7 +969,7 @@ class Service:
                 init.duration_ms,
                 "success",
                 None,
-                env.init_type,
+                init_type,
                 started + init.duration_ms / 1000,
             )
         return text
@@ -940,10 +1023,18 @@ class Service:
         rid = call.request_id
         json_logs = version.json_logs
         init_text = ""
+        restore = call.kind == RESTORE
         if init is not None:
-            init_text = self._init_text(version, env, init, call.started, report=not init.ok)
+            init_text = self._init_text(
+                version, env.init_type, env.stream, init, call.started, not init.ok, restore
+            )
         mem = spec.memory_size
-        init_ms = init.duration_ms if init is not None and init.ok else None
+        init_ms = restore_ms = billed_restore = None
+        if init is not None and init.ok:
+            if restore:  # billed apart: the part the environment itself spent (its hooks)
+                restore_ms, billed_restore = init.duration_ms, billed_ms(init.runtime_ms)
+            else:
+                init_ms = init.duration_ms
         function_error = None
         error_type = None
         status = "success"
@@ -1009,7 +1100,7 @@ class Service:
                 message = exit_message(ExitStatus(-9) if oom else resp.exit)
                 function_error = "Unhandled"
                 status = "error"
-                duration = (time.perf_counter_ns() - call.t0) / 1e6 - (init_ms or 0.0)
+                duration = (time.perf_counter_ns() - call.t0) / 1e6 - (init_ms or restore_ms or 0.0)
                 if oom:
                     max_mb = mem
                 raw = self._exit_payload(rid, error_type, message)
@@ -1021,8 +1112,9 @@ class Service:
             call.started, (time.perf_counter_ns() - call.t0) / 1e6, cpu_ms,
             version.cpu_throttled, version.architecture, env.stream, json_logs, call.arn,
             init_text, output, platform, function_error, error_type,
-            duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms, None,
-            None, status, error_type if status == "error" else None, call.concurrency,
+            duration, billed_ms(duration, billed_init), mem, min(max_mb, mem), init_ms,
+            restore_ms, billed_restore, status, error_type if status == "error" else None,
+            call.concurrency,
         )  # fmt: skip
         return InvokeResult(record, raw)
 
@@ -1109,7 +1201,8 @@ class Service:
         """Replace the environments of a function whose code or layers changed on disk."""
         for fn in list(self.functions.values()):
             versions = [fn.latest, *fn.versions.values()]
-            if not any(v.pool.envs for v in versions):
+            snapshots = [v.snapshot for v in versions if v.snapshot is not None]
+            if not any(v.pool.envs for v in versions) and not snapshots:
                 self._code.pop(fn.name, None)  # nothing runs the old code: nothing to replace
                 continue
             spec = fn.latest.spec
@@ -1118,6 +1211,8 @@ class Service:
             if now != before:
                 self._code[fn.name] = now
                 log.info("%s: code changed; its environments are replaced", fn.name)
+                for snapshot in snapshots:
+                    snapshot.discard()  # taken again, from the new code, when next needed
                 self.recycle(fn.name)
 
     def _watchdog(self) -> None:
@@ -1169,9 +1264,14 @@ class Service:
                 return
             self._closed = True
             envs = []
+            snapshots = []
             for fn in self.functions.values():
                 for v in [fn.latest, *fn.versions.values()]:
                     envs += v.pool.take_idle()
+                    if v.snapshot is not None:
+                        snapshots.append(v.snapshot)
+        for snapshot in snapshots:
+            snapshot.discard(closing=True)
         if self._events is not None:
             self._events.close()
         self._stop.set()

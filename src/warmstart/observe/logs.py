@@ -23,6 +23,8 @@ __all__ = [
     "iso_ms",
     "platform_event",
     "render_log",
+    "restore_report",
+    "restore_start",
     "stream_name",
     "stream_path",
     "streams",
@@ -85,6 +87,51 @@ def init_report(
         record["metrics"] = {"durationMs": round(duration_ms, 3)}
         return platform_event("platform.initReport", record, epoch)
     line = f"INIT_REPORT Init Duration: {duration_ms:.2f} ms\tPhase: {phase}\tStatus: {status}"
+    if error_type:
+        line += f"\tError Type: {error_type}"
+    return line + "\n"
+
+
+def restore_start(
+    json_format: bool,
+    runtime_version: str,
+    runtime_arn: str,
+    function: str,
+    version: str,
+    stream: str,
+    memory_mb: int,
+    epoch: float,
+) -> str:
+    """RESTORE_START: an environment resumes from a SnapStart snapshot."""
+    if json_format:
+        return platform_event(
+            "platform.restoreStart",
+            {
+                "runtimeVersion": runtime_version,
+                "runtimeVersionArn": runtime_arn,
+                "functionName": function,
+                "functionVersion": version,
+                "instanceId": stream,
+                "instanceMaxMemory": memory_mb << 20,
+            },
+            epoch,
+        )
+    return f"RESTORE_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_arn}\n"
+
+
+def restore_report(
+    json_format: bool, duration_ms: float, status: str, error_type: str | None, epoch: float
+) -> str:
+    """RESTORE_REPORT: how the restore went (Restore Duration; the error, when it failed)."""
+    if json_format:
+        record: dict[str, Any] = {"status": status}
+        if error_type:
+            record["errorType"] = error_type
+        record["metrics"] = {"durationMs": round(duration_ms, 3)}
+        return platform_event("platform.restoreReport", record, epoch)
+    line = f"RESTORE_REPORT Restore Duration: {duration_ms:.2f} ms"
+    if status != "success":
+        line += f"\tStatus: {status}"
     if error_type:
         line += f"\tError Type: {error_type}"
     return line + "\n"

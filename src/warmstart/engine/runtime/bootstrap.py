@@ -7,6 +7,7 @@ INIT follows Lambda: limits first, then the environment, then the handler module
 from __future__ import annotations
 
 import decimal
+import gc
 import importlib
 import io
 import json
@@ -32,6 +33,15 @@ class Fault(Exception):
     def __init__(self, error_type: str, message: str, stack_trace: list[str] | None = None) -> None:
         super().__init__(message)
         self.error = make_error(message, error_type, stack_trace or [])
+
+    @classmethod
+    def wrap(cls, exc: BaseException, error_type: str = "") -> Fault:
+        """The Fault of an exception raised by user code: its type, or `error_type`."""
+        fault = cls(error_type, str(exc))
+        fault.error = fault_result(exc)
+        if error_type:
+            fault.error["errorType"] = error_type
+        return fault
 
 
 def make_error(
@@ -217,7 +227,7 @@ def _set_environment(cfg: dict[str, Any]) -> None:
             pass
 
 
-def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> None:
+def _log_init_error(error: dict[str, Any]) -> None:
     import logging
 
     logging.warning(
@@ -225,6 +235,10 @@ def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> N
         "The most likely cause is an issue in the function code.\r"
     )
     logsetup.sink.log_error(logsetup.error_lines(error))
+
+
+def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> None:
+    _log_init_error(error)
     protocol.write_all(
         resp_fd,
         protocol.encode_response(
@@ -237,32 +251,38 @@ def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> N
     )
 
 
-def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> None:
-    """INIT and the invoke loop. Never returns: the process ends on EOF or a crash."""
-    started = time.perf_counter()
+def _enter(cfg: dict[str, Any], parent: int) -> None:
+    """What every environment does first: its own process group, cgroups and /tmp."""
     os.setsid()  # its own process group: frozen, thawed and killed as one
-    _set_parent_death_signal(zygote_pid)
+    _set_parent_death_signal(parent)
     cgroups.enter(cfg.get("cgroup"))
     # Made here rather than by the pool, so that starting many environments at once costs the
     # pool's event loop as little as possible (the zygote removes it when the process ends).
     os.makedirs(cfg["tmp_dir"], exist_ok=True)
+
+
+def _hello(resp_fd: int) -> None:
     protocol.write_all(
         resp_fd, protocol.encode_response(protocol.HELLO, payload=str(os.getpid()).encode())
     )
+
+
+def _init_handler(cfg: dict[str, Any], log_fd: int) -> Handler:
+    """INIT: the environment, logging, the handler's import. Raises Fault with the error JSON."""
     Output(log_fd)
     _set_environment(cfg)
     logsetup.setup(*logsetup.env_log_settings())
     try:
         handler = load_handler(cfg["handler"])
-    except Fault as f:
-        _report_init_error(resp_fd, f.error, started)
-        os._exit(1)
+    except Fault:
+        raise
     except Exception as e:
-        _report_init_error(resp_fd, fault_result(e), started)
-        os._exit(1)
+        raise Fault.wrap(e) from None
     LambdaContext.load_settings()
-    probe = IdleProbe()
-    cgroups.init_done(cfg.get("cgroup"))
+    return handler
+
+
+def _init_done(resp_fd: int, probe: IdleProbe, started: float) -> None:
     protocol.write_all(
         resp_fd,
         protocol.encode_response(
@@ -273,6 +293,21 @@ def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid:
             log=Output.take(),
         ),
     )
+
+
+def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid: int) -> None:
+    """INIT and the invoke loop. Never returns: the process ends on EOF or a crash."""
+    started = time.perf_counter()
+    _enter(cfg, zygote_pid)
+    _hello(resp_fd)
+    try:
+        handler = _init_handler(cfg, log_fd)
+    except Fault as f:
+        _report_init_error(resp_fd, f.error, started)
+        os._exit(1)
+    probe = IdleProbe()
+    cgroups.init_done(cfg.get("cgroup"))  # full CPU weight from now on
+    _init_done(resp_fd, probe, started)
     serve(handler, req_fd, resp_fd, Marshaller(cfg["runtime"]), probe, cfg.get("spin_us", 0) * 1000)
 
 
@@ -359,3 +394,134 @@ def serve(
                 payload,
             ),
         )
+
+
+# -- SnapStart ---------------------------------------------------------------------------------
+
+BEFORE_SNAPSHOT_ERROR = "Runtime.BeforeSnapshotError"
+AFTER_RESTORE_ERROR = "Runtime.AfterRestoreError"
+# The handler, set in a snapshot process once INIT is done: restored environments inherit it.
+_snapshot: tuple[Handler, Marshaller] | None = None
+
+
+def _hooks(getter: str) -> list[tuple[Callable[..., Any], Any, Any]]:
+    """The hooks registered with snapshot_restore_py (the runtime's shim, or the user's copy)."""
+    module = sys.modules.get("snapshot_restore_py")  # nothing to run unless the code imported it
+    get = getattr(module, getter, None)
+    return list(get()) if get is not None else []
+
+
+def fork_hazards() -> str:
+    """Why forking this process now would not give working copies of it ('' if nothing)."""
+    import threading
+
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = threading.active_count()
+    if threads > 1:
+        names = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+        return f"{threads - 1} thread(s) still running after INIT" + (
+            f" ({', '.join(names)})" if names else ""
+        )
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as f:
+            children = f.read().split()
+    except OSError:
+        children = []
+    if children:
+        return f"child process(es) still running after INIT (pid {', '.join(children)})"
+    return ""
+
+
+def snapshot(cfg: dict[str, Any], log_fd: int, zygote_pid: int) -> dict[str, Any]:
+    """INIT of a SnapStart snapshot: the handler's import, then the before-snapshot hooks.
+
+    Returns the outcome for the pool, {"duration_ms", "max_rss_kb"} and either "error" (the error
+    JSON) or "unsafe" (why restores cannot be forked from here, '' if they can). The process
+    then forks restored environments (see `restore`).
+    """
+    global _snapshot
+    started = time.perf_counter()
+    _enter(cfg, zygote_pid)
+    outcome: dict[str, Any] = {}
+    try:
+        handler = _init_handler(cfg, log_fd)
+        try:
+            for func, args, kwargs in reversed(_hooks("get_before_snapshot")):
+                func(*args, **kwargs)
+        except Exception as e:
+            raise Fault.wrap(e, BEFORE_SNAPSHOT_ERROR) from None
+    except Fault as f:
+        _log_init_error(f.error)
+        outcome["error"] = f.error
+    else:
+        _snapshot = (handler, Marshaller(cfg["runtime"]))
+        outcome["unsafe"] = fork_hazards()
+        # Restored environments' garbage collections then leave INIT's objects alone, and the
+        # pages that hold them stay shared with this process.
+        gc.freeze()
+        cgroups.lift(cfg.get("cgroup"))  # it only forks restores now, as fast as it can
+    outcome["duration_ms"] = (time.perf_counter() - started) * 1000
+    outcome["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return outcome
+
+
+def _reseed() -> None:
+    """Give this restore random generators of its own (state made in INIT stays shared)."""
+    import random
+
+    random.seed()  # os.fork reseeds it as well; a restore should not depend on how it is made
+    legacy = sys.modules.get("numpy.random")
+    if legacy is not None:
+        try:
+            legacy.seed()
+        except Exception:
+            pass
+
+
+def restore(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, parent: int) -> None:
+    """A restored environment, forked from the snapshot process: after-restore hooks, then serve.
+
+    INIT_DONE carries the hooks' duration (what Lambda bills as Billed Restore Duration).
+    """
+    assert _snapshot is not None, "restore outside a snapshot process"
+    handler, marshaller = _snapshot
+    os.setsid()
+    _set_parent_death_signal(parent)
+    # The platform's part of the restore runs before the function's CPU and memory limits apply
+    # (as Lambda's resume of a microVM does); the after-restore hooks run within them.
+    snapshot_tmp = cfg["snapshot_tmp_dir"]
+    if os.listdir(snapshot_tmp):  # /tmp is part of the snapshot
+        import shutil
+
+        shutil.copytree(snapshot_tmp, cfg["tmp_dir"], symlinks=True, dirs_exist_ok=True)
+    else:
+        os.mkdir(cfg["tmp_dir"])
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    if log_fd > 2:
+        os.close(log_fd)
+    os.environ.update(cfg["env"])  # its own log stream and /tmp
+    import tempfile
+
+    tempfile.tempdir = None
+    _reseed()
+    LambdaContext.load_settings()
+    probe = IdleProbe()  # its own /proc/self, not the snapshot's
+    cgroups.enter(cfg.get("cgroup"))
+    cgroups.init_done(cfg.get("cgroup"))  # the hooks run at full weight: they are the restore
+    _hello(resp_fd)
+    # Spawned ahead of need, as a spare: the restore itself begins when the pool says RESUME.
+    frame = protocol.read_frame(req_fd)
+    if not frame or frame[4] != protocol.RESUME:
+        os._exit(0)
+    started = time.perf_counter()
+    try:
+        for func, args, kwargs in _hooks("get_after_restore"):
+            func(*args, **kwargs)
+    except Exception as e:
+        _report_init_error(resp_fd, Fault.wrap(e, AFTER_RESTORE_ERROR).error, started)
+        os._exit(65)
+    _init_done(resp_fd, probe, started)
+    serve(handler, req_fd, resp_fd, marshaller, probe, cfg.get("spin_us", 0) * 1000)

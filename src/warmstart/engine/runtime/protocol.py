@@ -17,6 +17,7 @@ import time
 
 # pool -> environment
 INVOKE = 1
+RESUME = 2  # a restored environment spawned ahead: run the after-restore hooks now (no body)
 
 # environment -> pool
 HELLO = 10  # first frame after fork: payload is the pid, in ASCII
@@ -39,6 +40,7 @@ REQUEST = struct.Struct("<IBBQHHIIH")
 RESPONSE = struct.Struct("<IBBdIQI")
 
 _LEN = struct.Struct("<I")
+RESUME_FRAME = _LEN.pack(1) + bytes([RESUME])
 
 
 def encode_invoke(

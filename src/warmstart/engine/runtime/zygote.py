@@ -6,8 +6,11 @@ never starts a thread, which keeps fork safe.
 
 Protocol (SOCK_SEQPACKET, one JSON message per packet):
   pool -> zygote: {"op": "spawn", "id", "config"} with fds [request, response, log];
+                  with config["snapshot"], fds [control socket, log]: a SnapStart snapshot
+                  process that then speaks this same protocol on its control socket;
                   {"op": "shutdown"}; end of file (the pool is gone) means shutdown too.
-  zygote -> pool: {"op": "ready", "pid", "version", "executable"} once;
+  zygote -> pool: {"op": "ready", "pid", "version", "executable"} once (a snapshot process
+                  sends {"op": "hello", "pid"} first, and INIT's outcome in "init");
                   {"op": "exit", "id", "pid", "code", "oom"} when an environment's process ended
                   (code < 0: killed by that signal).
 Every environment dies with the zygote, and the zygote dies with the pool: nothing is leaked
@@ -16,6 +19,7 @@ even if warmstart is killed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -24,7 +28,7 @@ import signal
 import socket
 import sys
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 
 def _send(sock: socket.socket, msg: dict[str, Any]) -> None:
@@ -44,21 +48,15 @@ def _exit_code(e: SystemExit) -> int:
     return 1
 
 
-def _run_child(
-    bootstrap: Any,
-    sock: socket.socket,
-    pidfds: list[int],
-    cfg: dict[str, Any],
-    fds: list[int],
-    parent: int,
-) -> None:
+def _in_child(zygote_sock: socket.socket, pidfds: list[int], target: Callable[[], None]) -> None:
+    """Run `target` in a forked child and end the process with its exit status."""
     code = 1
     try:
-        sock.close()
+        zygote_sock.close()
         for fd in pidfds:
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        bootstrap.run(cfg, fds[0], fds[1], fds[2], parent)
+        target()
     except SystemExit as e:
         code = _exit_code(e)
         try:
@@ -78,26 +76,32 @@ def _run_child(
 
 
 class Zygote:
-    def __init__(self, sock: socket.socket, leftovers: dict[str, list[str]]) -> None:
+    """Forks environments that run `entry` (bootstrap.run; bootstrap.restore in a snapshot)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        leftovers: dict[str, list[str]],
+        bootstrap: Any,
+        cgroups: Any,
+        entry: Callable[..., None],
+    ) -> None:
         self.sock = sock
         self.leftovers = leftovers
+        self.bootstrap = bootstrap
+        self.cgroups = cgroups
+        self.entry = entry
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
         self.children: dict[int, tuple[str, int, dict[str, Any]]] = {}  # by pidfd
         self.pid = os.getpid()
 
-    def serve(self, bootstrap: Any, cgroups: Any) -> None:
-        self.bootstrap = bootstrap
-        self.cgroups = cgroups
-        _send(
-            self.sock,
-            {
-                "op": "ready",
-                "pid": self.pid,
-                "version": list(sys.version_info[:3]),
-                "executable": sys.executable,
-            },
-        )
+    def announce(self, **extra: Any) -> None:
+        ready = {"op": "ready", "pid": self.pid, "version": list(sys.version_info[:3])}
+        _send(self.sock, {**ready, "executable": sys.executable, **extra})
+
+    def serve(self, **extra: Any) -> None:
+        self.announce(**extra)
         ctrl = self.sock.fileno()
         while True:
             for fd, _ in self.poller.poll():
@@ -139,12 +143,30 @@ class Zygote:
             )
             return
         if pid == 0:
-            _run_child(self.bootstrap, self.sock, list(self.children), cfg, fds, self.pid)
+            if cfg.get("snapshot"):
+                target = functools.partial(self.snapshot, cfg, fds)
+            else:
+                target = functools.partial(self.entry, cfg, fds[0], fds[1], fds[2], self.pid)
+            _in_child(self.sock, list(self.children), target)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
         self.poller.register(pidfd, select.POLLIN)
         self.children[pidfd] = (msg["id"], pid, cfg)
+
+    def snapshot(self, cfg: dict[str, Any], fds: list[int]) -> None:
+        """In a child: INIT of a SnapStart snapshot, then the zygote of the environments
+        restored from it. fds: its control socket, its log. It says `hello` with its pid at once
+        (so that a hanging INIT can be killed), then `ready` with INIT's outcome."""
+        ctrl = socket.socket(fileno=fds[0])
+        _send(ctrl, {"op": "hello", "pid": os.getpid()})
+        outcome = self.bootstrap.snapshot(cfg, fds[1], self.pid)
+        restores = Zygote(ctrl, {}, self.bootstrap, self.cgroups, self.bootstrap.restore)
+        if "error" in outcome or outcome["unsafe"]:
+            restores.announce(init=outcome)
+            sys.exit(1 if "error" in outcome else 0)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        restores.serve(init=outcome)
 
     def reap(self, pidfd: int) -> None:
         env_id, pid, cfg = self.children.pop(pidfd)
@@ -194,7 +216,7 @@ def main(ctrl_fd: int, leftovers: dict[str, list[str]]) -> None:
     # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=ctrl_fd)
-    Zygote(sock, leftovers).serve(bootstrap, cgroups)
+    Zygote(sock, leftovers, bootstrap, cgroups, bootstrap.run).serve()
 
 
 def _load_package() -> None:
