@@ -75,7 +75,12 @@ def _memory(rt: Runtime, qualifier: str | None, count: int) -> dict[str, Any]:
         "pss_mb_total": round(kb / 1024, 1),
         "pss_mb_per_environment": round(kb / 1024 / max(1, len(pids)), 2),
     }
-    if qualifier:
+    if qualifier:  # all at once: one had a spare, the others were forked on demand
+        restores = sorted(r.report.restore_duration_ms for r in results)
+        out["burst_restore_duration_ms"] = {
+            "p50": round(restores[len(restores) // 2], 2),
+            "max": round(restores[-1], 2),
+        }
         snapshots = [s.pid for s in rt.service.adapter._snapshots if s.alive]
         snap_kb = sum(_pss_kb(p) for p in snapshots)
         out["snapshot_process_pss_mb"] = round(snap_kb / 1024, 1)

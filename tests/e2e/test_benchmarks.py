@@ -84,3 +84,13 @@ def test_load_benchmark_quick_run():
     for r in out["runs"]:
         assert r["requests"] == 400 and r["met"]["no_errors"] and r["met"]["rate_within_2pct"]
         assert r["lateness_ms"]["p50"] >= 0 and r["baseline_lateness_ms"]["p99"] > 0
+
+
+def test_snapstart_benchmark_quick_run():
+    out = quick_run("snapstart.py")
+    assert out["restore"]["start_kind"] == "restore"
+    assert out["normal_cold_start"]["start_kind"] == "cold"
+    assert out["memory"]["restored"]["environments"] == 5
+    assert out["memory"]["normal"]["environments"] == 5
+    assert out["ratios"]["normal_cold_start_p50_over_restore_p50"] > 1
+    assert set(out["targets"]) == {"restore_p50_ms<=3", "speedup>=50"}

@@ -288,6 +288,33 @@ def test_bench_cold_and_warm(project):
     assert p.returncode == 2 and "not valid JSON" in p.stderr
 
 
+SNAP_TEMPLATE = """\
+Resources:
+  Snap:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: snap.handler
+      Runtime: python3.11
+      CodeUri: basic/
+      AutoPublishAlias: live
+      SnapStart:
+        ApplyOn: PublishedVersions
+"""
+
+
+def test_bench_cold_of_snapstart_restores(project):
+    (project / "template.yaml").write_text(SNAP_TEMPLATE)
+    p = run("bench", "cold", "Snap", "-n", "3", "--qualifier", "live", "--json", "-", cwd=project)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["start_kind"] == "restore" and doc["init_duration_ms"]["p50"] > 0
+    p = run("bench", "cold", "Snap", "-n", "2", "--qualifier", "live", cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert "SnapStart restores" in p.stdout and "Restore Duration" in p.stdout
+    p = run("logs", "Snap", cwd=project)
+    assert "INIT_REPORT Init Duration" in p.stdout and "RESTORE_REPORT" in p.stdout
+
+
 def test_stats_command(project):
     p = run("invoke", "Echo", "-n", "3", "--event", "{}", cwd=project)
     assert p.returncode == 0, p.stderr

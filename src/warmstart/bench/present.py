@@ -20,15 +20,18 @@ def _stats_table(title: str, rows: list[tuple[str, dict[str, float]]], unit: str
 
 
 def print_cold(console: Console, doc: dict[str, Any]) -> None:
+    restores = doc["start_kind"] == "restore"
     console.print(_stats_table(
-        f"{doc['function']}: {doc['n']} cold starts",
+        f"{doc['function']}: {doc['n']} cold starts" + (", SnapStart restores" if restores else ""),
         [("cold start (invoke to result)", doc["cold_start_ms"]),
-         ("Init Duration", doc["init_duration_ms"]),
+         ("Restore Duration" if restores else "Init Duration", doc["init_duration_ms"]),
          ("first invocation's Duration", doc["first_invocation_duration_ms"])],
         "ms",
     ))  # fmt: skip
     console.print(f"max memory used: {doc['max_memory_used_mb']} MB")
-    if not doc["top_imports"]:
+    if restores:
+        console.print("[dim]INIT ran once, in the snapshot (its log: warmstart logs)[/]")
+    elif not doc["top_imports"]:
         console.print("[dim]no imports were timed during INIT[/]")
         return
     table = Table(title="Where INIT goes: imports by package (mean per cold start)", box=None,

@@ -352,6 +352,12 @@ class Service:
                     "it cannot be invoked"
                 )
                 continue
+            minor = spec.runtime.removeprefix("python3.")
+            if spec.snap_start and minor.isdigit() and int(minor) < 12:
+                self.warnings.append(
+                    f"{spec.name}: SnapStart runs here on {spec.runtime}; "
+                    "on AWS it needs python3.12 or later"
+                )
             if spec.runtime in seen:
                 continue
             seen.add(spec.runtime)

@@ -42,6 +42,20 @@ def platform_event(kind: str, record: dict[str, Any], epoch: float) -> str:
     return json.dumps({"time": iso_ms(epoch), "type": kind, "record": record}) + "\n"
 
 
+def _instance(
+    runtime_version: str, runtime_arn: str, function: str, version: str, stream: str, memory: int
+) -> dict[str, Any]:
+    """What platform.initStart and platform.restoreStart say of the environment."""
+    return {
+        "runtimeVersion": runtime_version,
+        "runtimeVersionArn": runtime_arn,
+        "functionName": function,
+        "functionVersion": version,
+        "instanceId": stream,
+        "instanceMaxMemory": memory << 20,
+    }
+
+
 def init_start(
     json_format: bool,
     runtime_version: str,
@@ -54,20 +68,9 @@ def init_start(
     epoch: float,
 ) -> str:
     if json_format:
-        return platform_event(
-            "platform.initStart",
-            {
-                "initializationType": init_type,
-                "phase": "init",
-                "runtimeVersion": runtime_version,
-                "runtimeVersionArn": runtime_arn,
-                "functionName": function,
-                "functionVersion": version,
-                "instanceId": stream,
-                "instanceMaxMemory": memory_mb << 20,
-            },
-            epoch,
-        )
+        instance = _instance(runtime_version, runtime_arn, function, version, stream, memory_mb)
+        record = {"initializationType": init_type, "phase": "init", **instance}
+        return platform_event("platform.initStart", record, epoch)
     return f"INIT_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_arn}\n"
 
 
@@ -104,18 +107,8 @@ def restore_start(
 ) -> str:
     """RESTORE_START: an environment resumes from a SnapStart snapshot."""
     if json_format:
-        return platform_event(
-            "platform.restoreStart",
-            {
-                "runtimeVersion": runtime_version,
-                "runtimeVersionArn": runtime_arn,
-                "functionName": function,
-                "functionVersion": version,
-                "instanceId": stream,
-                "instanceMaxMemory": memory_mb << 20,
-            },
-            epoch,
-        )
+        instance = _instance(runtime_version, runtime_arn, function, version, stream, memory_mb)
+        return platform_event("platform.restoreStart", instance, epoch)
     return f"RESTORE_START Runtime Version: {runtime_version}\tRuntime Version ARN: {runtime_arn}\n"
 
 
