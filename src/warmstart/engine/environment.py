@@ -269,26 +269,22 @@ class PythonEnvironment(Environment):
         self.close()
         return InitOutcome("error", ms, log, rss, error=payload)
 
-    def spawn_ahead(self, timeout_s: float) -> bool:
-        """Spawn a restore up to its after-restore hooks, ready to `start` in a moment."""
-        deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
+    def _spawn_hello(self, deadline_ns: int) -> bytes | None:
         self.starts.acquire()
         try:
-            self.hello = self._hello(self._spawn().recv(deadline))
+            return self._hello(self._spawn().recv(deadline_ns))
         finally:
             self.starts.release()
+
+    def spawn_ahead(self, timeout_s: float) -> bool:
+        """Spawn a restore up to its after-restore hooks, ready to `start` in a moment."""
+        self.hello = self._spawn_hello(time.perf_counter_ns() + int(timeout_s * 1e9))
         return bool(self.hello) and self.hello is not TIMEOUT
 
     def start(self, timeout_s: float) -> InitOutcome:
         started = time.perf_counter_ns()
         deadline = started + int(timeout_s * 1e9)
-        hello = self.hello
-        if hello is None:
-            self.starts.acquire()
-            try:
-                hello = self._hello(self._spawn().recv(deadline))
-            finally:
-                self.starts.release()
+        hello = self.hello if self.hello is not None else self._spawn_hello(deadline)
         channel = self.channel
         assert channel is not None
         if hello and self.restore:

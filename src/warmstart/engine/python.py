@@ -200,11 +200,15 @@ class PythonAdapter:
         }
         return env_id, stream, config
 
+    def _with_base(self, version: Version, own: dict[str, Any]) -> dict[str, Any]:
+        """A process's whole config: its version's, with what is its own on top."""
+        base = self._base(version)
+        return {**base, **own, "env": {**base["env"], **own["env"]}}
+
     def take_snapshot(self, version: Version, timeout_s: float) -> tuple[Taken, str]:
         """Run a SnapStart version's INIT in a new snapshot process: (the snapshot, its stream)."""
-        base = self._base(version)
         snap_id, stream, own = self._own(version, SNAP_START)
-        config = {**base, **own, "env": {**base["env"], **own["env"]}, "snapshot": True}
+        config = {**self._with_base(version, own), "snapshot": True}
         log_fd = os.memfd_create("warmstart-snapshot-log")
         server = SnapshotServer(self.server(version.spec.runtime), snap_id, config, log_fd)
         try:
@@ -215,8 +219,8 @@ class PythonAdapter:
             return Taken(None, init, server.unsafe), stream
         with self._lock:
             closed = self._closed
-            if not closed:
-                self._snapshots.append(server)
+            if not closed:  # (and forget those that are gone: replaced snapshots)
+                self._snapshots = [s for s in self._snapshots if s.alive] + [server]
         if closed:
             server.close()
         return Taken(server, init), stream
@@ -231,8 +235,7 @@ class PythonAdapter:
             config["snapshot_tmp_dir"] = snapshot.config["tmp_dir"]
             del config["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"]
         else:
-            base = self._base(version)
-            config = {**base, **config, "env": {**base["env"], **config["env"]}}
+            config = self._with_base(version, config)
         # An environment polls briefly for its next event only where that cannot eat into the
         # CPU share its memory size buys (a whole vCPU or more, or no CPU limit at all).
         throttled = self.isolation.cgroups and vcpus_for(version.spec.memory_size) < 1

@@ -90,16 +90,15 @@ def lift(spec: dict[str, Any] | None) -> None:
     """Remove the CPU and memory limits (a SnapStart snapshot process, once INIT is done)."""
     if not spec:
         return
+    init_done(spec)  # the default CPU weight
     if spec["version"] == 1:
         d = spec["dirs"]
         if "cpu" in d:
-            _try_write(os.path.join(d["cpu"], "cpu.shares"), 1024)
             _try_write(os.path.join(d["cpu"], "cpu.cfs_quota_us"), -1)
         if "memory" in d:  # memory+swap may never be below memory: raise it first
             _try_write(os.path.join(d["memory"], "memory.memsw.limit_in_bytes"), -1)
             _try_write(os.path.join(d["memory"], "memory.limit_in_bytes"), -1)
     else:
-        _try_write(os.path.join(spec["dir"], "cpu.weight"), 100)
         _try_write(os.path.join(spec["dir"], "cpu.max"), f"max {spec['cpu_period_us']}")
         _try_write(os.path.join(spec["dir"], "memory.max"), "max")
 

@@ -97,8 +97,9 @@ class Zygote:
         self.pid = os.getpid()
 
     def announce(self, **extra: Any) -> None:
-        ready = {"op": "ready", "pid": self.pid, "version": list(sys.version_info[:3])}
-        _send(self.sock, {**ready, "executable": sys.executable, **extra})
+        version = list(sys.version_info[:3])
+        ready = {"op": "ready", "pid": self.pid, "version": version, "executable": sys.executable}
+        _send(self.sock, {**ready, **extra})
 
     def serve(self, **extra: Any) -> None:
         self.announce(**extra)
