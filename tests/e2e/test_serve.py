@@ -495,6 +495,93 @@ def test_a_client_that_hangs_up_does_not_wedge_an_environment(server, client):
     assert res["StatusCode"] == 200  # its concurrency slot and environment came back
 
 
+def _responses(sock: socket.socket, count: int) -> list[tuple[bytes, dict[str, str], bytes]]:
+    """Read `count` HTTP responses (status line, headers, body) from a raw connection."""
+    buf = b""
+
+    def until(sep: bytes) -> bytes:
+        nonlocal buf
+        while sep not in buf:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed mid-response"
+            buf += chunk
+        part, _, buf = buf.partition(sep)
+        return part
+
+    def take(size: int) -> bytes:
+        nonlocal buf
+        while len(buf) < size:
+            buf += sock.recv(65536)
+        part, buf = buf[:size], buf[size:]
+        return part
+
+    out = []
+    for _ in range(count):
+        status, *lines = until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines)}
+        if headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while size := int(until(b"\r\n"), 16):
+                body += take(size + 2)[:-2]
+            take(2)
+        else:
+            body = take(int(headers.get("content-length", 0)))
+        out.append((status.encode(), headers, body))
+    return out
+
+
+def _invoke_request(name: str, body: bytes, extra: bytes = b"") -> bytes:
+    return (
+        f"POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: x\r\n".encode()
+        + extra
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def test_invoke_over_raw_http(server):
+    """Invoke skips ASGI in `serve`: pipelining, 100-continue, chunked bodies, HTTP/1.0 and
+    413 still behave as HTTP says, and answers keep their order among other calls."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(  # three requests in one write, a management call between two invokes
+            _invoke_request("Echo", b'{"n": 1}')
+            + b"GET /2015-03-31/functions/Echo/configuration HTTP/1.1\r\nHost: x\r\n\r\n"
+            + _invoke_request("Echo", b'{"n": 2}')
+        )
+        first, config, second = _responses(s, 3)
+        assert json.loads(first[2])["event"] == {"n": 1}
+        assert json.loads(config[2])["FunctionName"] == "Echo"
+        assert json.loads(second[2])["event"] == {"n": 2}
+        assert first[1]["x-amzn-requestid"] != second[1]["x-amzn-requestid"]
+
+        s.sendall(_invoke_request("Echo", b'{"n": 3}', b"Expect: 100-continue\r\n")[:-8])
+        assert s.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"  # before the body is sent
+        s.sendall(b'{"n": 3}')
+        [(status, _, body)] = _responses(s, 1)
+        assert status == b"HTTP/1.1 200 OK" and json.loads(body)["event"] == {"n": 3}
+
+        s.sendall(
+            b"POST /2015-03-31/functions/Echo/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n4\r\n{\"n\"\r\n4\r\n: 4}\r\n0\r\n\r\n"
+        )
+        [(_, _, body)] = _responses(s, 1)
+        assert json.loads(body)["event"] == {"n": 4}
+
+        big = b'"' + b"x" * (6 * 1024 * 1024) + b'"'
+        s.sendall(_invoke_request("Echo", big))
+        [(status, headers, body)] = _responses(s, 1)
+        assert status.startswith(b"HTTP/1.1 413")
+        assert headers["x-amzn-errortype"] == "RequestTooLargeException"
+        s.sendall(_invoke_request("Echo", b'{"n": 5}'))  # the connection is still usable
+        assert json.loads(_responses(s, 1)[0][2])["event"] == {"n": 5}
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(_invoke_request("Echo", b"{}").replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        [(_, headers, _)] = _responses(s, 1)
+        assert headers["connection"] == "close"
+        assert s.recv(1) == b""  # and it is closed
+
+
 def test_events_command_lists_failed_events(server, client):
     res = client.invoke(FunctionName="Raiser", InvocationType="Event", Payload=b'{"id": 77}')
     rid = res["ResponseMetadata"]["RequestId"]

@@ -54,6 +54,15 @@ FUNCTION_NAME = re.compile(
 TAIL_BYTES = 4096
 UNZIPPED_LIMIT = 262_144_000
 JSON = (b"content-type", b"application/json")
+Response = tuple[int, bytes, list[tuple[bytes, bytes]]]
+
+
+def invoke_limit(headers: list[tuple[bytes, bytes]]) -> int:
+    """The largest Invoke body the request's invocation type allows."""
+    for k, v in headers:
+        if k == b"x-amz-invocation-type":
+            return ASYNC_PAYLOAD_LIMIT if v == b"Event" else SYNC_PAYLOAD_LIMIT
+    return SYNC_PAYLOAD_LIMIT
 
 
 class ApiError(Exception):
@@ -66,7 +75,7 @@ class ApiError(Exception):
         self.message = message
         self.extra = extra
 
-    def response(self, request_id: str) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    def response(self, request_id: str) -> Response:
         # botocore takes the code from x-amzn-ErrorType and the message from the body;
         # ResourceNotFoundException and ServiceException spell it "Message".
         key = (
@@ -167,18 +176,23 @@ class LambdaApi:
         path: str = scope["path"]
         method: str = scope["method"]
         m = INVOKE.match(path) if method == "POST" else None
-        try:
-            if m is not None:
-                status, body, headers = await self.invoke(scope, receive, m.group(1))
-            else:
-                status, body, headers = await self.route(scope, receive, method, path)
-        except Exception as e:  # every error gets AWS's shape, never a traceback
-            status, body, headers = api_error(e).response(new_request_id())
-        await send(send_, status, body, headers)
+        if m is not None:
+            try:
+                body: bytes | None = await read_body(receive, invoke_limit(scope["headers"]))
+            except BodyTooLarge:
+                body = None
+            raw_path = scope.get("raw_path") or path.encode()
+            answer = await self.answer_invoke(
+                m.group(1), raw_path, scope["query_string"], scope["headers"], body
+            )
+        else:
+            try:
+                answer = await self.route(scope, receive, method, path)
+            except Exception as e:  # every error gets AWS's shape, never a traceback
+                answer = api_error(e).response(new_request_id())
+        await send(send_, *answer)
 
-    async def route(
-        self, scope: Scope, receive: Receive, method: str, path: str
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def route(self, scope: Scope, receive: Receive, method: str, path: str) -> Response:
         handler, params, exists = self.router.match(method, path)
         if handler is None:
             if exists:
@@ -187,114 +201,124 @@ class LambdaApi:
         body = await read_body(receive, 70 * 1024 * 1024)
         request = Request(scope, {k: unquote(v) for k, v in params.items()}, body)
         if path != "/metrics":
-            self._authorize(scope, request.headers, body)
+            raw_path = scope.get("raw_path") or path.encode()
+            self._authorize(method, raw_path, scope["query_string"], request.headers, body)
         if "name" in params:
             _check_name(request.params["name"])
         return await handler(request)
 
-    def _authorize(self, scope: Scope, headers: dict[str, str], body: bytes) -> None:
+    def _authorize(
+        self, method: str, raw_path: bytes, query: bytes, headers: dict[str, str], body: bytes
+    ) -> None:
         if self.verifier is None:
             return
-        raw_path = scope.get("raw_path") or scope["path"].encode()
         try:
             self.verifier.check(
-                scope["method"],
-                raw_path.decode("latin-1"),
-                scope["query_string"].decode("latin-1"),
-                headers,
-                body,
+                method, raw_path.decode("latin-1"), query.decode("latin-1"), headers, body
             )
         except SignatureError as e:
             raise ApiError(403, e.code, e.message) from None
 
     # -- Invoke ----------------------------------------------------------------------------
 
-    async def invoke(
-        self, scope: Scope, receive: Receive, raw_name: str
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        invocation_type = b"RequestResponse"
-        tail = False
-        client_context = b""
-        for k, v in scope["headers"]:
-            if k == b"x-amz-invocation-type":
-                invocation_type = v
-            elif k == b"x-amz-log-type":
-                tail = v == b"Tail"
-            elif k == b"x-amz-client-context":
-                client_context = v
-        name = unquote(raw_name)
-        _check_name(name)
-        qualifier = None
-        if scope["query_string"]:
-            qualifier = _query(scope).get("Qualifier")
-        limit = ASYNC_PAYLOAD_LIMIT if invocation_type == b"Event" else SYNC_PAYLOAD_LIMIT
-        try:
-            body = await read_body(receive, limit)
-        except BodyTooLarge:
-            kind = (
-                "Invoke operation when the invocation type is Event"
-                if invocation_type == b"Event"
-                else "InvokeFunction operation"
-            )
-            raise ApiError(
-                413,
-                "RequestTooLargeException",
-                f"Request must be smaller than {limit} bytes for the {kind}",
-            ) from None
-        if self.verifier is not None:
-            self._authorize(
-                scope, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}, body
-            )
-        if not body:
-            body = b"{}"
-        else:
-            try:
-                jsonfast.loads(body)
-            except ValueError as e:
-                raise ApiError(
-                    400,
-                    "InvalidRequestContentException",
-                    f"Could not parse request body into json: {e}",
-                ) from None
-        cc = None
-        if client_context:
-            try:
-                cc = base64.b64decode(client_context, validate=True)
-                json.loads(cc)
-            except ValueError:
-                raise ApiError(
-                    400,
-                    "InvalidRequestContentException",
-                    "Client context must be a valid Base64-encoded JSON object.",
-                ) from None
-        if invocation_type == b"Event":
-            rid = self.service.invoke_async(name, body, qualifier, client_context=cc)
-            return 202, b"", [(b"x-amzn-requestid", rid.encode())]
-        if invocation_type == b"DryRun":
-            self.service.resolve(name, qualifier)
-            return 204, b"", [(b"x-amzn-requestid", new_request_id().encode())]
-        if invocation_type != b"RequestResponse":
-            raise ApiError(
-                400,
-                "InvalidParameterValueException",
-                f"Unsupported invocation type {invocation_type.decode()!r}",
-            )
-        res = await self.service.ainvoke(name, body, qualifier, client_context=cc)
-        headers = [
-            JSON,
-            (b"x-amzn-requestid", res.request_id.encode()),
-            (b"x-amz-executed-version", res.version.encode()),
-        ]
-        if res.function_error:
-            headers.append((b"x-amz-function-error", b"Unhandled"))
-        if tail:
-            log_bytes = res.log.encode("utf-8", "replace")[-TAIL_BYTES:]
-            headers.append((b"x-amz-log-result", base64.b64encode(log_bytes)))
-        return 200, res.raw, headers
+    async def answer_invoke(
+        self,
+        raw_name: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | None,
+    ) -> Response:
+        """Invoke's answer to a request whose body is read (None: it was over the limit).
 
-    async def invoke_async_legacy(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        Never raises: errors get AWS's shape. The ASGI application and `serve`'s HTTP protocol,
+        which answers Invoke without ASGI, both come here.
+        """
+        try:
+            invocation_type = b"RequestResponse"
+            tail = False
+            client_context = b""
+            for k, v in headers:
+                if k == b"x-amz-invocation-type":
+                    invocation_type = v
+                elif k == b"x-amz-log-type":
+                    tail = v == b"Tail"
+                elif k == b"x-amz-client-context":
+                    client_context = v
+            name = unquote(raw_name)
+            _check_name(name)
+            qualifier = None
+            if query:
+                qualifier = dict(parse_qsl(query.decode("latin-1"))).get("Qualifier")
+            if body is None:
+                limit, kind = (
+                    (ASYNC_PAYLOAD_LIMIT, "Invoke operation when the invocation type is Event")
+                    if invocation_type == b"Event"
+                    else (SYNC_PAYLOAD_LIMIT, "InvokeFunction operation")
+                )
+                raise ApiError(
+                    413,
+                    "RequestTooLargeException",
+                    f"Request must be smaller than {limit} bytes for the {kind}",
+                )
+            if self.verifier is not None:
+                self._authorize(
+                    "POST",
+                    raw_path,
+                    query,
+                    {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
+                    body,
+                )
+            if not body:
+                body = b"{}"
+            else:
+                try:
+                    jsonfast.loads(body)
+                except ValueError as e:
+                    raise ApiError(
+                        400,
+                        "InvalidRequestContentException",
+                        f"Could not parse request body into json: {e}",
+                    ) from None
+            cc = None
+            if client_context:
+                try:
+                    cc = base64.b64decode(client_context, validate=True)
+                    json.loads(cc)
+                except ValueError:
+                    raise ApiError(
+                        400,
+                        "InvalidRequestContentException",
+                        "Client context must be a valid Base64-encoded JSON object.",
+                    ) from None
+            if invocation_type == b"Event":
+                rid = self.service.invoke_async(name, body, qualifier, client_context=cc)
+                return 202, b"", [(b"x-amzn-requestid", rid.encode())]
+            if invocation_type == b"DryRun":
+                self.service.resolve(name, qualifier)
+                return 204, b"", [(b"x-amzn-requestid", new_request_id().encode())]
+            if invocation_type != b"RequestResponse":
+                raise ApiError(
+                    400,
+                    "InvalidParameterValueException",
+                    f"Unsupported invocation type {invocation_type.decode()!r}",
+                )
+            res = await self.service.ainvoke(name, body, qualifier, client_context=cc)
+            headers = [
+                JSON,
+                (b"x-amzn-requestid", res.request_id.encode()),
+                (b"x-amz-executed-version", res.version.encode()),
+            ]
+            if res.function_error:
+                headers.append((b"x-amz-function-error", b"Unhandled"))
+            if tail:
+                log_bytes = res.log.encode("utf-8", "replace")[-TAIL_BYTES:]
+                headers.append((b"x-amz-log-result", base64.b64encode(log_bytes)))
+            return 200, res.raw, headers
+        except Exception as e:
+            return api_error(e).response(new_request_id())
+
+    async def invoke_async_legacy(self, request: Request) -> Response:
         rid = self.service.invoke_async(request.params["name"], request.body or b"{}")
         return 202, b'{"Status": 202}', [JSON, (b"x-amzn-requestid", rid.encode())]
 
@@ -378,9 +402,7 @@ class LambdaApi:
     def _version(self, name: str, qualifier: str | None) -> Version:
         return self.service.resolve(name, qualifier)[0]
 
-    async def list_functions(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def list_functions(self, request: Request) -> Response:
         fns = sorted(self.service.functions.values(), key=lambda f: f.name)
         versions: list[Version] = []
         for fn in fns:
@@ -389,7 +411,7 @@ class LambdaApi:
                 versions += fn.versions.values()
         return _page(request, "Functions", [self.configuration(v) for v in versions])
 
-    async def get_function(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_function(self, request: Request) -> Response:
         version = self._version(request.params["name"], request.query.get("Qualifier"))
         doc: dict[str, Any] = {
             "Configuration": self.configuration(version),
@@ -399,18 +421,14 @@ class LambdaApi:
             doc["Concurrency"] = {"ReservedConcurrentExecutions": version.function.reserved}
         return _ok(doc)
 
-    async def get_configuration(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_configuration(self, request: Request) -> Response:
         return _ok(
             self.configuration(
                 self._version(request.params["name"], request.query.get("Qualifier"))
             )
         )
 
-    async def update_configuration(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def update_configuration(self, request: Request) -> Response:
         body = _json(request)
         changes: dict[str, Any] = {}
         fields = {
@@ -434,19 +452,17 @@ class LambdaApi:
         await _in_thread(lambda: self.service.configure(name, **changes))
         return _ok(self.configuration(self.service.function(name).latest))
 
-    async def publish_version(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def publish_version(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         number = self.service.publish_version(fn.name)
         return _ok(self.configuration(fn.versions[number]), 201)
 
-    async def list_versions(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def list_versions(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         versions = [fn.latest, *sorted(fn.versions.values(), key=lambda v: int(v.name))]
         return _page(request, "Versions", [self.configuration(v) for v in versions])
 
-    async def create_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def create_alias(self, request: Request) -> Response:
         body = _json(request)
         fn = self.service.function(request.params["name"])
         alias, version = body.get("Name"), body.get("FunctionVersion")
@@ -457,14 +473,14 @@ class LambdaApi:
         self.service.create_alias(fn.name, alias, version)
         return _ok(self._alias(fn, alias), 201)
 
-    async def get_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_alias(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         alias = request.params["alias"]
         if alias not in fn.aliases:
             raise ResourceNotFoundError(f"Alias not found: {self.service._arn(fn.name, alias)}")
         return _ok(self._alias(fn, alias))
 
-    async def update_alias(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def update_alias(self, request: Request) -> Response:
         body = _json(request)
         fn = self.service.function(request.params["name"])
         alias = request.params["alias"]
@@ -475,7 +491,7 @@ class LambdaApi:
         )
         return _ok(self._alias(fn, alias))
 
-    async def list_aliases(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def list_aliases(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         wanted = request.query.get("FunctionVersion")
         aliases = [
@@ -485,9 +501,7 @@ class LambdaApi:
         ]
         return _page(request, "Aliases", aliases)
 
-    async def put_concurrency(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def put_concurrency(self, request: Request) -> Response:
         body = _json(request)
         value = body.get("ReservedConcurrentExecutions")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -500,22 +514,16 @@ class LambdaApi:
         self.service.put_reserved_concurrency(fn.name, value)
         return _ok({"ReservedConcurrentExecutions": value})
 
-    async def get_concurrency(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_concurrency(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         return _ok({} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved})
 
-    async def delete_concurrency(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def delete_concurrency(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         self.service.put_reserved_concurrency(fn.name, None)
         return 204, b"", []
 
-    async def put_provisioned(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def put_provisioned(self, request: Request) -> Response:
         body = _json(request)
         name, qualifier = request.params["name"], request.query.get("Qualifier")
         count = body.get("ProvisionedConcurrentExecutions")
@@ -549,9 +557,7 @@ class LambdaApi:
         doc = self.service.provisioned_concurrency(name, qualifier) or {}
         return _ok(_provisioned_doc(doc), 202)
 
-    async def get_provisioned(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_provisioned(self, request: Request) -> Response:
         name, qualifier = request.params["name"], request.query.get("Qualifier")
         if not qualifier:
             raise ApiError(400, "InvalidParameterValueException", "Qualifier is required")
@@ -564,9 +570,7 @@ class LambdaApi:
             )
         return _ok(_provisioned_doc(doc))
 
-    async def account_settings(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def account_settings(self, request: Request) -> Response:
         svc = self.service
         total = sum(self._code(f.latest.spec)[0] for f in svc.functions.values())
         return _ok(
@@ -582,9 +586,7 @@ class LambdaApi:
             }
         )
 
-    async def create_function(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def create_function(self, request: Request) -> Response:
         body = _json(request)
         name = body.get("FunctionName")
         if not isinstance(name, str):
@@ -637,9 +639,7 @@ class LambdaApi:
             version = fn.versions[self.service.publish_version(name)]
         return _ok(self.configuration(version), 201)
 
-    async def delete_function(
-        self, request: Request
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def delete_function(self, request: Request) -> Response:
         fn = self.service.function(request.params["name"])
         if request.query.get("Qualifier") not in (None, LATEST):
             raise ApiError(
@@ -653,7 +653,7 @@ class LambdaApi:
             shutil.rmtree(folder, ignore_errors=True)
         return 204, b"", []
 
-    async def get_metrics(self, request: Request) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def get_metrics(self, request: Request) -> Response:
         if self.metrics is None:
             raise ApiError(404, "UnknownOperationException", "metrics are off")
         body, content_type = self.metrics.render()
@@ -677,10 +677,6 @@ def _check_name(name: str) -> None:
         )
 
 
-def _query(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope["query_string"].decode("latin-1")))
-
-
 def _json(request: Request) -> dict[str, Any]:
     if not request.body:
         return {}
@@ -695,7 +691,7 @@ def _json(request: Request) -> dict[str, Any]:
     return body
 
 
-def _ok(doc: dict[str, Any], status: int = 200) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _ok(doc: dict[str, Any], status: int = 200) -> Response:
     return (
         status,
         json.dumps(doc).encode(),
@@ -703,9 +699,7 @@ def _ok(doc: dict[str, Any], status: int = 200) -> tuple[int, bytes, list[tuple[
     )
 
 
-def _page(
-    request: Request, key: str, items: list[Any]
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+def _page(request: Request, key: str, items: list[Any]) -> Response:
     """Marker/MaxItems pagination as the list calls do it."""
     try:
         start = int(request.query.get("Marker", "0") or 0)

