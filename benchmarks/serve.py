@@ -9,6 +9,8 @@ Each round also drives the same uvicorn server with an app that answers without 
 (the HTTP stack alone: the ceiling for any Python server here) and times the Python API's
 `Runtime.invoke` on the same function, so that the HTTP layer's cost is measured in the same run:
 `http_overhead_p50_us` = serve's p50 at one connection minus the Python API's p50.
+`server_cpu_us` is the server process's CPU time per invocation: the rate moves with the
+machine's speed, the CPU a request costs much less.
 
 The machine is shared and noisy: each figure is the median over interleaved rounds, and every
 round's value is printed too.
@@ -146,6 +148,23 @@ def wrk(wrk_bin: str, port: int, connections: int, seconds: int, script: Path) -
     return parse_wrk(p.stdout)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_serve(
+    wrk_bin: str, pid: int, port: int, connections: int, seconds: int, script: Path
+) -> dict[str, Any]:
+    """wrk against `serve`, with the server process's CPU time per invocation: the figure the
+    machine's drifting speed moves least, since the server is what limits the rate."""
+    before = cpu_seconds(pid)
+    result = wrk(wrk_bin, port, connections, seconds, script)
+    cpu = cpu_seconds(pid) - before
+    return result | {"server_cpu_us": round(cpu * 1e6 / max(1, result["requests"]), 1)}
+
+
 def python_api_p50(state: Path, template: Path, n: int) -> float:
     """The Python API's warm invoke p50 (caller to result) on the same function, in us."""
     sys.path.insert(0, str(ROOT / "src"))
@@ -165,7 +184,7 @@ def python_api_p50(state: Path, template: Path, n: int) -> float:
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("rps", "p50_us", "p90_us", "p99_us")
+    keys = [k for k in ("rps", "p50_us", "p90_us", "p99_us", "server_cpu_us") if k in runs[0]]
     return {k: round(statistics.median(r[k] for r in runs), 1) for k in keys} | {
         "errors": sum(r["errors"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
@@ -214,7 +233,9 @@ def run(rounds: int, seconds: int, connections: list[int], api_n: int) -> dict[s
             api: list[float] = []
             for _ in range(rounds):
                 for c in connections:
-                    runs["serve"][c].append(wrk(wrk_bin, serve_port, c, seconds, script))
+                    runs["serve"][c].append(
+                        wrk_serve(wrk_bin, serve.pid, serve_port, c, seconds, script)
+                    )
                     runs["bare"][c].append(wrk(wrk_bin, bare_port, c, seconds, script))
                 api.append(python_api_p50(d / "api", template, api_n))
         finally:

@@ -562,7 +562,7 @@ def test_invoke_over_raw_http(server):
 
         s.sendall(
             b"POST /2015-03-31/functions/Echo/invocations HTTP/1.1\r\nHost: x\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n4\r\n{\"n\"\r\n4\r\n: 4}\r\n0\r\n\r\n"
+            b'Transfer-Encoding: chunked\r\n\r\n4\r\n{"n"\r\n4\r\n: 4}\r\n0\r\n\r\n'
         )
         [(_, _, body)] = _responses(s, 1)
         assert json.loads(body)["event"] == {"n": 4}

@@ -1,9 +1,11 @@
-"""uvicorn's httptools protocol, sending each response in one write.
+"""uvicorn's httptools protocol, made cheaper per request for `warmstart serve`.
 
-uvicorn writes a response's head and its body with two `send` calls. Each one wakes the client,
-which reads half a response and goes back to sleep: on a VM the wake-up is most of the cost of a
-small response. Here the request's writes are held until the response is complete (or the event
-loop comes round, for streamed bodies and `100 Continue`) and then sent together.
+On a VM, waking a process is most of the cost of a small response. `CoalescingProtocol` (both
+ports): uvicorn writes a response's head and its body with two `send` calls, each waking the
+client; here a request's writes are held until the response is complete (or the event loop
+comes round, for streamed bodies and `100 Continue`) and sent together. `InvokeProtocol` (the
+Lambda API port) answers Invoke without ASGI, and writes the answers that are ready in the same
+turn of the loop in one run.
 """
 
 from __future__ import annotations
