@@ -19,6 +19,10 @@ from .runtime.protocol import frame_length
 __all__ = ["TIMEOUT", "Channel"]
 
 TIMEOUT = None  # what recv returns when the deadline passed first
+# Between polls, give the core to anything waiting for it: an environment woken on this core
+# runs with SCHED_BATCH and would otherwise wait for the end of the polling (measured at 128 MB:
+# p50 123 µs with normal environments, 359 µs with batch ones that waited).
+yield_cpu = getattr(os, "sched_yield", lambda: None)
 _CHUNK = 1 << 18
 
 
@@ -87,7 +91,7 @@ class Channel:
             # poll(0) costs a third of a read that fails with EAGAIN (no exception to raise)
             spin_end = clock() + self.spin_ns
             while not poll(0) and clock() < spin_end:
-                pass
+                yield_cpu()
         while True:
             try:
                 chunk = os.read(fd, _CHUNK)
@@ -152,6 +156,7 @@ class Channel:
         while not poll(0):
             if clock() >= end:
                 return None
+            yield_cpu()
         try:
             chunk = os.read(self.rfd, _CHUNK)
         except BlockingIOError:
