@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -510,7 +511,7 @@ def serve(
             raise WarmstartError("--credentials takes KEY:SECRET")
         key, secret = credentials.split(":", 1)
         keys = (key, secret)
-    config = _config(opts)
+    config = dataclasses.replace(_config(opts), batch_environments=True)
     rt = Runtime.from_template(find_template(template_file or template), config=config)
 
     def ready(endpoints: Any) -> None:

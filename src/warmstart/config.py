@@ -46,6 +46,10 @@ class Config:
     # Environments print how long each import takes (python -X importtime) into their logs:
     # what `warmstart bench cold` reads to show where INIT goes.
     import_time: bool = False
+    # Environments run with the SCHED_BATCH policy: woken, they do not preempt what runs on
+    # their core. For a server answering many clients (`warmstart serve` sets it), whose work
+    # every environment waits for; it costs a lone caller's tail latency.
+    batch_environments: bool = False
     records: bool = True  # write invocation records to SQLite
     python: str | None = None  # run every function with this interpreter
     init_timeout_s: float = 10.0  # Lambda's INIT limit for on-demand environments

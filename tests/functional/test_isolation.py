@@ -179,3 +179,11 @@ def test_the_runtime_runs_on_every_python_lambda_supports(make_runtime, python):
     assert res.payload["event"] == {"k": 1} and res.start_kind == "cold"
     assert rt.invoke("Echo", {}).start_kind == "warm"
     assert rt.invoke("Raiser", {}).error_type == "OrderError"
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_environments_run_batch_only_when_asked(make_runtime, batch):
+    # `warmstart serve` asks (Config.batch_environments): its environments must not preempt it.
+    rt = make_runtime(spec("Sched", "results.scheduling"), batch_environments=batch)
+    policy = rt.invoke("Sched").payload["policy"]
+    assert policy == (os.SCHED_BATCH if batch else os.SCHED_OTHER)

@@ -89,8 +89,10 @@ class ForkServer:
         executable: str,
         leftovers: dict[str, list[str]] | None = None,
         import_time: bool = False,
+        batch: bool = False,
     ) -> None:
         self.executable = executable
+        self.batch = batch  # its forks run SCHED_BATCH (Config.batch_environments)
         self.name = f"the runtime process of {executable}"  # in messages
         # -X importtime: environments' imports are timed into their logs; the zygote's own
         # start-up imports would go to our stderr, so its stderr is dropped then.
@@ -123,6 +125,7 @@ class ForkServer:
                     str(ZYGOTE),
                     str(theirs.fileno()),
                     json.dumps(self.leftovers),
+                    *(["batch"] if self.batch else []),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,

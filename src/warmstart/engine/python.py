@@ -95,6 +95,7 @@ class PythonAdapter:
                         "trees": [str(self.work_dir)],
                     },
                     import_time=self.config.import_time,
+                    batch=self.config.batch_environments,
                 )
             return self._servers[exe]
 

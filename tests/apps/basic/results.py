@@ -23,3 +23,9 @@ def raw_bytes(event, context):
 
 def echo_event(event, context):
     return event
+
+
+def scheduling(event, context):
+    import os
+
+    return {"policy": os.sched_getscheduler(0)}
