@@ -181,9 +181,8 @@ class LambdaApi:
                 body: bytes | None = await read_body(receive, invoke_limit(scope["headers"]))
             except BodyTooLarge:
                 body = None
-            raw_path = scope.get("raw_path") or path.encode()
             answer = await self.answer_invoke(
-                m.group(1), raw_path, scope["query_string"], scope["headers"], body
+                m.group(1), _raw_path(scope), scope["query_string"], scope["headers"], body
             )
         else:
             try:
@@ -201,8 +200,7 @@ class LambdaApi:
         body = await read_body(receive, 70 * 1024 * 1024)
         request = Request(scope, {k: unquote(v) for k, v in params.items()}, body)
         if path != "/metrics":
-            raw_path = scope.get("raw_path") or path.encode()
-            self._authorize(method, raw_path, scope["query_string"], request.headers, body)
+            self._authorize(method, _raw_path(scope), scope["query_string"], request.headers, body)
         if "name" in params:
             _check_name(request.params["name"])
         return await handler(request)
@@ -251,15 +249,15 @@ class LambdaApi:
             if query:
                 qualifier = dict(parse_qsl(query.decode("latin-1"))).get("Qualifier")
             if body is None:
-                limit, kind = (
-                    (ASYNC_PAYLOAD_LIMIT, "Invoke operation when the invocation type is Event")
+                kind = (
+                    "Invoke operation when the invocation type is Event"
                     if invocation_type == b"Event"
-                    else (SYNC_PAYLOAD_LIMIT, "InvokeFunction operation")
+                    else "InvokeFunction operation"
                 )
                 raise ApiError(
                     413,
                     "RequestTooLargeException",
-                    f"Request must be smaller than {limit} bytes for the {kind}",
+                    f"Request must be smaller than {invoke_limit(headers)} bytes for the {kind}",
                 )
             if self.verifier is not None:
                 self._authorize(
@@ -675,6 +673,11 @@ def _check_name(name: str) -> None:
             f"1 validation error detected: Value '{name}' at 'functionName' failed to "
             "satisfy constraint: Member must satisfy regular expression pattern",
         )
+
+
+def _raw_path(scope: Scope) -> bytes:
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    return raw
 
 
 def _json(request: Request) -> dict[str, Any]:

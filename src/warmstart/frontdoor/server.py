@@ -121,13 +121,8 @@ def serve(
         ))
         for app, protocol in apps
     ]  # fmt: skip
-    # Asked twice per invocation: the connection sets' own lengths, without a generator.
-    lengths = [s.server_state.connections.__len__ for s in servers]
-    if len(lengths) == 1:
-        service.callers = lengths[0]
-    else:
-        lambda_conns, api_conns = lengths
-        service.callers = lambda: lambda_conns() + api_conns()
+    connections = [s.server_state.connections for s in servers]
+    service.callers = lambda: sum(map(len, connections))  # twice per invocation: no generator
     shown = host if ":" not in host else f"[{host}]"
     endpoints = Endpoints(
         f"http://{shown}:{sockets[0].getsockname()[1]}",
