@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import spec
+from conftest import cpu_seconds, spec
 from warmstart.load import LoadRun, Phase, Scenario, Script, Step, arrivals, load_script
 
 LOAD = Path(__file__).parent.parent / "load"
@@ -64,12 +64,6 @@ def test_errors_by_type_and_throttles(make_runtime):
     assert doc["throttles"] == 10 and doc["errors"] == 0 and doc["cold_starts"] == 0
 
 
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @pytest.mark.skipif((os.cpu_count() or 1) > 2, reason="with more cores a polling one is spare")
 def test_environments_leave_the_load_clock_a_core(make_runtime):
     # Events 20 ms apart and a 300 ms polling budget: an environment allowed to poll would
@@ -77,6 +71,6 @@ def test_environments_leave_the_load_clock_a_core(make_runtime):
     rt = make_runtime(spec("Noop", "noop.handler", memory_size=1769), env_spin_us=300_000)
     doc = asyncio.run(LoadRun(_script(50, 1.0, {}), rt, "Noop").run())
     assert doc["requests"] == 50 and doc["errors"] == 0
-    spent = sum(_cpu_s(env["pid"]) for env in rt.environments("Noop"))  # INIT included
+    spent = sum(cpu_seconds(env["pid"]) for env in rt.environments("Noop"))  # INIT included
     assert spent < 0.3, spent
     assert rt.service.callers() == 0  # the engine's own count again

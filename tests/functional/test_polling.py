@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 
-from conftest import spec
-
-
-def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from conftest import cpu_seconds, spec
 
 
 def test_an_environment_polls_for_its_next_event_only_with_a_core_to_spare(make_runtime):
@@ -23,8 +16,8 @@ def test_an_environment_polls_for_its_next_event_only_with_a_core_to_spare(make_
         rt.invoke("Noop", {})
         rt.invoke("Noop", {})  # events back to back: the environment would poll after this one
         (env,) = rt.environments()
-        before = _cpu_s(env["pid"])
+        before = cpu_seconds(env["pid"])
         time.sleep(0.5)
-        spent[callers] = _cpu_s(env["pid"]) - before
+        spent[callers] = cpu_seconds(env["pid"]) - before
     assert spent[0] >= 0.1, spent  # polled (most of 300 ms), then slept
     assert spent[100] <= 0.03, spent  # slept at once
