@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -20,13 +19,12 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .lambda_api import LambdaApi, invoke_limit
+from .lambda_api import INVOKE_PATH, LambdaApi, invoke_limit
 
 __all__ = ["CoalescingProtocol", "InvokeProtocol"]
 
 log = logging.getLogger("warmstart")
 
-INVOKE_PATH = re.compile(rb"^/2015-03-31/functions/([^/]+)/invocations/?$")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 

@@ -45,7 +45,9 @@ __all__ = ["ApiError", "LambdaApi"]
 
 log = logging.getLogger("warmstart")
 
-INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations/?$")
+# Matched on the raw path, as it came: both front doors (ASGI and `serve`'s protocol) unquote
+# the name the same way.
+INVOKE_PATH = re.compile(rb"^/2015-03-31/functions/([^/]+)/invocations/?$")
 # FunctionName as the API accepts it: a name, a partial ARN or an ARN, with a qualifier.
 FUNCTION_NAME = re.compile(
     r"^(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
@@ -175,14 +177,19 @@ class LambdaApi:
             return
         path: str = scope["path"]
         method: str = scope["method"]
-        m = INVOKE.match(path) if method == "POST" else None
+        raw_path = _raw_path(scope)
+        m = INVOKE_PATH.match(raw_path) if method == "POST" else None
         if m is not None:
             try:
                 body: bytes | None = await read_body(receive, invoke_limit(scope["headers"]))
             except BodyTooLarge:
                 body = None
             answer = await self.answer_invoke(
-                m.group(1), _raw_path(scope), scope["query_string"], scope["headers"], body
+                m.group(1).decode("latin-1"),
+                raw_path,
+                scope["query_string"],
+                scope["headers"],
+                body,
             )
         else:
             try:
