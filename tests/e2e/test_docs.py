@@ -6,6 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from e2e.serve_helpers import APPS, Server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,4 +60,5 @@ def test_the_python_example_of_the_load_docs_runs(tmp_path, monkeypatch, capsys)
     monkeypatch.setenv("WARMSTART_PYTHON", sys.executable)
     exec(compile(code, "docs/load.md", "exec"), {})
     rate, p99, cold = capsys.readouterr().out.split()
-    assert float(rate) == 10.0 and float(p99) > 0 and int(cold) >= 1
+    # Within the load accuracy target (2%): the last arrival may be a little late.
+    assert float(rate) == pytest.approx(10.0, rel=0.02) and float(p99) > 0 and int(cold) >= 1

@@ -7,7 +7,9 @@ import re
 import pytest
 
 from conftest import spec
+from warmstart.engine.limits import vcpus_for
 from warmstart.tune import TuneOptions, save_chart, tune, write_report
+from warmstart.tune.runner import _throttled
 
 CPU = {"n": 1_000_000}  # ~100 ms of CPU at one vCPU: long against the 20 ms CPU period
 
@@ -19,13 +21,20 @@ def averages(doc):
 @pytest.mark.cgroup
 def test_cpu_bound_curve_follows_the_cpu_share(make_runtime, needs_cgroups):
     rt = make_runtime(spec("Cpu", "cpu.handler", timeout=60))
-    # Both sizes at once (0.65 vCPU in all, on 2 cores): the VM's speed, which drifts by 10-20%
-    # from one half minute to the next, is the same for both.
     opts = TuneOptions(memory=[128, 1024], num=5, payloads=[(CPU, 1)], parallel=True)
-    doc = tune(rt, "Cpu", opts).as_dict()
+    result = tune(rt, "Cpu", opts)
+    # Each invocation takes the time its own CPU work takes under its size's quota. Judged per
+    # invocation, so the VM's speed, which drifts by 10-20% between the 1024 MB runs (the first
+    # second) and the 128 MB runs (seven seconds), does not enter.
+    for size in result.results:
+        share = vcpus_for(size.memory_mb)
+        ratios = [d / _throttled(cpu, share) for d, cpu, _ in size.samples]
+        assert sum(ratios) / len(ratios) == pytest.approx(1.0, rel=0.1), (size.memory_mb, ratios)
+    doc = result.as_dict()
     avg = averages(doc)
-    # AWS: 128 MB takes 8x as long as 1024 MB for CPU-bound work (11.72 s against 1.46 s).
-    assert avg[128] / avg[1024] == pytest.approx(8.0, rel=0.15), avg
+    # AWS: 128 MB takes 8x as long as 1024 MB for CPU-bound work (11.72 s against 1.46 s); here
+    # the drift above moves the ratio of the two sizes' times by up to 30%.
+    assert avg[128] / avg[1024] == pytest.approx(8.0, rel=0.35), avg
     assert all(m["cpuThrottled"] for m in doc["memory"])
     assert doc["power"] in (128, 1024) and doc["picks"]["speed"] == 1024
 
@@ -34,8 +43,9 @@ def test_cpu_bound_curve_follows_the_cpu_share(make_runtime, needs_cgroups):
 def test_io_bound_curve_is_flat(make_runtime, needs_cgroups):
     rt = make_runtime(spec("Sleeper", "sleeper.handler"))
     opts = TuneOptions(memory=[128, 512, 1024], num=5, payloads=[({"seconds": 0.1}, 1)])
-    avg = averages(tune(rt, "Sleeper", opts).as_dict())
-    assert max(avg.values()) / min(avg.values()) < 1.10, avg
+    # Medians: at 128 MB the runtime's own bit of CPU now and then waits out a 20 ms CPU period.
+    p50 = {m["value"]: m["p50"] for m in tune(rt, "Sleeper", opts).as_dict()["memory"]}
+    assert max(p50.values()) / min(p50.values()) < 1.10, p50
     # Cost follows memory when duration does not: the smallest size is the cheapest.
     assert tune(make_runtime(spec("S2", "sleeper.handler")), "S2", opts).as_dict()["power"] == 128
 
