@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +82,31 @@ def test_cpu_share_follows_memory(make_runtime):
     # Lambda: 128 MB gets 1/8 of the CPU 1024 MB gets; at least 4x slower here.
     assert small.report.duration_ms > 4 * large.report.duration_ms
     assert small.payload == large.payload
+
+
+def _cpu_cgroup(pid):
+    """The cgroup path of pid that holds its CPU controller (v1: the cpu line; v2: the one)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers in ("", *[c for c in controllers.split(",") if c == "cpu"]):
+            return path
+    raise AssertionError(f"no cpu cgroup for {pid}")
+
+
+@pytest.mark.usefixtures("needs_cgroups")
+def test_environments_are_forked_at_the_lowest_cpu_weight(make_runtime):
+    # A burst of cold starts must not take the cores from warmstart's own threads (a load run's
+    # clock): the zygote, and so each fork until it enters a cgroup of its own, waits in a group
+    # of the lowest CPU weight.
+    rt = make_runtime(spec("Hello", "noop.handler"))
+    rt.invoke("Hello", {})
+    (spawn,) = rt.service.isolation.spawn
+    zygote = next(iter(rt.service.adapter._servers.values())).pid
+    assert spawn.as_posix().endswith(_cpu_cgroup(zygote)) and _cpu_cgroup(zygote) != "/"
+    weight = spawn / "cpu.shares" if (spawn / "cpu.shares").exists() else spawn / "cpu.weight"
+    assert weight.read_text().strip() in ("2", "1")
+    env = rt.environments()[0]["pid"]
+    assert _cpu_cgroup(env) not in (_cpu_cgroup(zygote), _cpu_cgroup(os.getpid()))
 
 
 def test_cpu_is_not_throttled_without_cgroups(make_runtime):

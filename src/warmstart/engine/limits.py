@@ -56,6 +56,12 @@ class Isolation:
     dirs: dict[str, Path] = field(default_factory=dict)  # v1: controller -> our parent cgroup
     root: Path | None = None  # v2: our parent cgroup
     cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # The zygotes wait in `spawn`, at the lowest CPU weight, so that an environment is below
+    # warmstart's own threads from its fork on (not only once INIT starts in its own cgroup):
+    # a burst of cold starts then does not take the cores from the event loop, whose lateness
+    # starts yet more environments. They leave for `home` (warmstart's own cgroup) to clean up.
+    spawn: list[Path] = field(default_factory=list)
+    home: list[Path] = field(default_factory=list)
 
     @property
     def cgroups(self) -> bool:
@@ -104,8 +110,9 @@ class Isolation:
         return spec
 
     def paths(self) -> list[Path]:
-        """Our parent cgroups (one per v1 controller, or the one v2 folder)."""
-        return [*self.dirs.values(), *([self.root] if self.root else [])]
+        """Our cgroups, children first: the spawn group, then the parents (one per v1
+        controller, or the one v2 folder)."""
+        return [*self.spawn, *self.dirs.values(), *([self.root] if self.root else [])]
 
     def close(self) -> None:
         """Remove our parent cgroups (environments are gone by now)."""
@@ -177,17 +184,15 @@ def _v1(tag: str) -> Isolation:
                 _remove_tree(made)
             raise EngineError(f"cannot create {path}: {e.strerror}") from e
         dirs[controller] = path
-    return Isolation("cgroup-v1", dirs=dirs)
+    spawn = _spawn_group(dirs["cpu"], "cpu.shares", cgroups.INIT_SHARES)
+    return Isolation("cgroup-v1", dirs=dirs, spawn=spawn, home=[dirs["cpu"].parent])
 
 
 def _v2(tag: str, root: str | None) -> Isolation:
-    if root:
-        parent = Path(root)
-    else:
-        points = [point for point, fs, _ in _mounts() if fs == "cgroup2"]
-        if not points:
-            raise EngineError("no cgroup v2 hierarchy")
-        parent = Path(points[0])
+    points = [point for point, fs, _ in _mounts() if fs == "cgroup2"]
+    if not points:
+        raise EngineError("no cgroup v2 hierarchy")
+    parent = Path(root or points[0])
     available = (parent / "cgroup.controllers").read_text().split()
     missing = {"cpu", "memory", "pids"} - set(available)
     if missing:
@@ -200,7 +205,21 @@ def _v2(tag: str, root: str | None) -> Isolation:
     except OSError as e:
         _remove_tree(path)
         raise EngineError(f"cannot set up {path}: {e.strerror}") from e
-    return Isolation("cgroup-v2", root=path)
+    spawn = _spawn_group(path, "cpu.weight", cgroups.INIT_WEIGHT)
+    home = Path(points[0]) / _own_cgroups().get("", "/").lstrip("/")
+    return Isolation("cgroup-v2", root=path, spawn=spawn, home=[home])
+
+
+def _spawn_group(parent: Path, weight_file: str, weight: int) -> list[Path]:
+    """The zygotes' cgroup under `parent` at the lowest CPU weight ([] if it cannot be made)."""
+    path = parent / "spawn"
+    try:
+        path.mkdir()
+        (path / weight_file).write_text(str(weight))
+    except OSError:
+        _remove_tree(path)
+        return []
+    return [path]
 
 
 def detect(mode: str = "auto", v2_root: str | None = None) -> Isolation:

@@ -93,6 +93,8 @@ class PythonAdapter:
                     {
                         "cgroups": [str(p) for p in self.isolation.paths()],
                         "trees": [str(self.work_dir)],
+                        "spawn": [str(p) for p in self.isolation.spawn],
+                        "home": [str(p) for p in self.isolation.home],
                     },
                     import_time=self.config.import_time,
                     batch=self.config.batch_environments,

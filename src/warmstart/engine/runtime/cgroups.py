@@ -113,6 +113,13 @@ def enter(spec: dict[str, Any] | None) -> None:
         _write(os.path.join(path, "cgroup.procs"), pid)
 
 
+def join(paths: list[str]) -> None:
+    """Move the calling process into existing cgroups, where allowed (the zygote's spawn group)."""
+    pid = os.getpid()
+    for path in paths:
+        _try_write(os.path.join(path, "cgroup.procs"), pid)
+
+
 def oom_killed(spec: dict[str, Any]) -> bool:
     """Whether the kernel's OOM killer fired in the environment's memory cgroup."""
     if spec["version"] == 1:

@@ -118,7 +118,7 @@ class Zygote:
         except OSError:
             data, fds = b"", []
         if not data:
-            self.shutdown()
+            self.shutdown(pool_gone=True)
         msg = json.loads(data)
         if msg["op"] == "spawn":
             self.spawn(msg, fds)
@@ -188,8 +188,9 @@ class Zygote:
         shutil.rmtree(cfg["tmp_dir"], ignore_errors=True)
         return oom
 
-    def shutdown(self) -> None:
-        """Kill every environment, clean up after them and after the pool, and exit."""
+    def shutdown(self, pool_gone: bool = False) -> None:
+        """Kill every environment, clean up after them (and after the pool if it is gone), and
+        exit."""
         for _, pid, _ in self.children.values():
             for kill in (os.killpg, os.kill):
                 try:
@@ -203,11 +204,12 @@ class Zygote:
                 pass
             self.cleanup(pid, cfg)
             os.close(pidfd)
-        # What the pool would remove if it were still there to do it (it may have been killed).
-        for path in self.leftovers.get("cgroups", []):
-            self.cgroups.remove_dir(path, timeout=1.0)
-        for path in self.leftovers.get("trees", []):
-            shutil.rmtree(path, ignore_errors=True)
+        if pool_gone:  # killed: nobody else removes what it made (the spawn group, once left)
+            self.cgroups.join(self.leftovers.get("home", []))
+            for path in self.leftovers.get("cgroups", []):
+                self.cgroups.remove_dir(path, timeout=1.0)
+            for path in self.leftovers.get("trees", []):
+                shutil.rmtree(path, ignore_errors=True)
         os._exit(0)
 
 
@@ -224,6 +226,7 @@ def main(ctrl_fd: int, leftovers: dict[str, list[str]], batch: bool = False) -> 
             os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     # Ctrl-C goes to the pool, which shuts the zygote down; the zygote must not die first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cgroups.join(leftovers.get("spawn", []))  # see Isolation.spawn in engine/limits.py
     sock = socket.socket(fileno=ctrl_fd)
     Zygote(sock, leftovers, bootstrap, cgroups, bootstrap.run).serve()
 
