@@ -84,6 +84,7 @@ def test_load_benchmark_quick_run():
     for r in out["runs"]:
         assert r["requests"] == 400 and r["met"]["no_errors"] and r["met"]["rate_within_2pct"]
         assert r["lateness_ms"]["p50"] >= 0 and r["baseline_lateness_ms"]["p99"] > 0
+        assert r["machine_stalls_per_s"] >= 0
 
 
 def test_snapstart_benchmark_quick_run():

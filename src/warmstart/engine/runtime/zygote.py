@@ -207,7 +207,8 @@ class Zygote:
         if pool_gone:  # killed: nobody else removes what it made (the spawn group, once left)
             self.cgroups.join(self.leftovers.get("home", []))
             for path in self.leftovers.get("cgroups", []):
-                self.cgroups.remove_dir(path, timeout=1.0)
+                if self.pid not in self.cgroups.procs(path):  # could not leave: not ours to kill
+                    self.cgroups.remove_dir(path, timeout=1.0)
             for path in self.leftovers.get("trees", []):
                 shutil.rmtree(path, ignore_errors=True)
         os._exit(0)
