@@ -30,7 +30,6 @@ __all__ = [
     "COLUMNS",
     "RecordStore",
     "connect",
-    "database_error",
     "database_errors",
     "dropped_note",
     "opened",
@@ -77,7 +76,7 @@ _SCHEMA = (
     "first_at REAL, last_at REAL, reason TEXT)",
     rollup.SCHEMA,
 )
-_NOTE = ("dropped", "function", 0, 0.0, 0.0, "reason")  # the shape of a dropped_note
+_NOTE_FIELDS = 6  # of a dropped_note (a record has 29, log text 3)
 
 _MOVE = "move it away (with its -wal and -shm files, if any): warmstart starts a new one"
 _ACCESS = "let this user read and write it and its folder, or move it away"
@@ -93,7 +92,7 @@ def connect(state_dir: Path) -> sqlite3.Connection:
         state_dir.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(path, timeout=30, check_same_thread=False)
     except (OSError, sqlite3.Error) as e:
-        raise database_error(path, e) from None
+        raise _database_error(path, e) from None
     try:
         with database_errors(state_dir):
             _prepare(db)
@@ -135,7 +134,7 @@ def database_errors(state_dir: Path) -> Iterator[None]:
         # Misuse (a closed connection, a constraint) is warmstart's bug, not the file's.
         if isinstance(e, (sqlite3.ProgrammingError, sqlite3.IntegrityError)):
             raise
-        raise database_error(state_dir / DB_NAME, e) from None
+        raise _database_error(state_dir / DB_NAME, e) from None
 
 
 @contextlib.contextmanager
@@ -152,36 +151,33 @@ def opened(state_dir: Path) -> Iterator[sqlite3.Connection]:
         db.close()
 
 
-def database_error(path: Path, e: BaseException) -> StateDatabaseError:
-    """What an error opening or using the database at `path` means, and what to do about it.
+def _database_error(path: Path, e: BaseException) -> StateDatabaseError:
+    """What an error opening or using the database at `path` means, and what to do about it."""
+    text = str(e)
+    name = getattr(e, "sqlite_errorname", "")  # Python 3.11+; the message before
 
-    Example: database_error(db, sqlite3.DatabaseError("file is not a database"))
-    """
+    def said(*words: str) -> bool:
+        return any(name.startswith(w) or w in text for w in words)
+
+    full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)
+    if said("SQLITE_IOERR", "disk I/O error"):  # sometimes what a full disk gives
+        with contextlib.suppress(OSError):
+            full = shutil.disk_usage(path.parent).free == 0
+    if full or said("SQLITE_FULL", "is full"):
+        return StateDatabaseError(path, "no space left on the device", "free some space", True)
     if isinstance(e, OSError):  # making the state folder
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            return StateDatabaseError(
-                path, "no space left on the device", "free some space", full=True
-            )
         if e.errno in (errno.EEXIST, errno.ENOTDIR):
             return StateDatabaseError(
                 path.parent, "it is not a folder", "give another --state-dir, or move it away"
             )
         return StateDatabaseError(path, f"cannot create its folder ({e.strerror})", _ACCESS)
-    text = str(e)
-    name = getattr(e, "sqlite_errorname", "") or ""  # Python 3.11+; the message before
-
-    def said(code: str, *words: str) -> bool:
-        return name.startswith(code) or any(w in text for w in words)
-
-    if said("SQLITE_FULL", "is full"):
-        return StateDatabaseError(path, "no space left on the device", "free some space", full=True)
     if said("SQLITE_CORRUPT", "malformed"):
         return StateDatabaseError(path, f"it is corrupt ({text})", _MOVE)
     if said("SQLITE_NOTADB", "not a database"):
         return StateDatabaseError(path, "it is not a SQLite database", _MOVE)
-    if said("SQLITE_BUSY", "is locked") or said("SQLITE_LOCKED"):
+    if said("SQLITE_BUSY", "SQLITE_LOCKED", "is locked"):
         return StateDatabaseError(path, "another process keeps it locked", "try again later")
-    if said("SQLITE_READONLY", "readonly") or said("SQLITE_PERM") or said("SQLITE_AUTH"):
+    if said("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH", "readonly"):
         return StateDatabaseError(path, "this user may not write it", _ACCESS)
     if path.is_dir():
         return StateDatabaseError(path, "it is a folder, not a database", _MOVE)
@@ -191,14 +187,6 @@ def database_error(path: Path, e: BaseException) -> StateDatabaseError:
         )
         if not usable:
             return StateDatabaseError(path, "permission denied", _ACCESS)
-        return StateDatabaseError(path, "it cannot be opened", _MOVE)
-    if said("SQLITE_IOERR", "disk I/O error"):
-        with contextlib.suppress(OSError):
-            if shutil.disk_usage(path.parent).free == 0:
-                return StateDatabaseError(
-                    path, "no space left on the device", "free some space", True
-                )
-        return StateDatabaseError(path, f"a disk error ({text})", "check the disk, or " + _MOVE)
     return StateDatabaseError(path, f"it cannot be used ({text})", _MOVE)
 
 
@@ -218,7 +206,7 @@ def dropped_note(
     """An item for the store: `records` of `function`'s records, started from `first` to `last`
     (epoch s), could not be written (`reason`). `warmstart stats` shows it.
 
-    Example: writer.submit(dropped_note("Hello", 120, t1, t2, "disk full"))
+    Example: store.add([dropped_note("Hello", 120, t1, t2, "disk full")])
     """
     return ("dropped", function, records, first, last, reason)
 
@@ -275,7 +263,7 @@ class RecordStore:
         for item in items:
             if len(item) == 3:
                 function, stream, text = item
-            elif len(item) == len(_NOTE):
+            elif len(item) == _NOTE_FIELDS:
                 self._notes.append(item[1:])
                 continue
             else:

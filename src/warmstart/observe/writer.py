@@ -281,6 +281,7 @@ class RecordWriter:
             self._sent.clear()
             self._queued.clear()
             self._offset = 0
+            self._report_lost()
             return None
         assert child.stdin is not None and child.stdout is not None
         with contextlib.suppress(OSError):
@@ -439,7 +440,7 @@ def _mib(n: int) -> str:
 
 
 class _Child:
-    """The writer process's state: its store, its pipes, and the batches it could not commit."""
+    """The writer process's side: its store, the engine's pipe, the last batch committed."""
 
     def __init__(self, store: RecordStore) -> None:
         self.store = store
