@@ -158,7 +158,7 @@ def test_past_the_bound_records_are_dropped_counted_and_reported(make_runtime, s
     assert stats(state)["functions"]["Printer"]["invocations"] == len(ids) - dropped
     assert len(messages(caplog, "are dropped (and counted)")) == 1
     [lost] = messages(caplog, "are lost")
-    assert lost.startswith(f"{dropped} invocation records") and "disk full" in lost
+    assert lost.startswith(f"{dropped} invocation record(s)") and "disk full" in lost
     p = subprocess.run(
         [*WARMSTART, "stats", "--state-dir", str(state)], capture_output=True, text=True, env=ENV
     )
@@ -209,7 +209,7 @@ def test_a_full_disk_at_exit_says_what_is_lost(make_runtime, small_disk, caplog)
     lost = rt.service.writer.pending()
     rt.close()  # within its grace, not the minute given to a slow writer
     [line] = messages(caplog, "are lost")
-    assert line.startswith(f"{lost} invocation records") and "disk full" in line
+    assert line.startswith(f"{lost} invocation record(s)") and "disk full" in line
 
 
 def test_the_writer_says_the_database_is_unusable_and_is_not_restarted(make_runtime, caplog):
@@ -387,10 +387,17 @@ def test_an_unusable_database_is_a_state_database_error_in_python(tmp_path, kind
     assert wait_for(lambda: descendants(os.getpid()) <= before, 10)
 
 
-def test_a_state_folder_that_is_a_file_is_a_clear_error(tmp_path):
+def test_a_state_folder_that_is_a_file_is_a_clear_error(tmp_path, project):
     (tmp_path / "state").write_text("")
-    with pytest.raises(StateDatabaseError, match="it is not a folder"):
-        connect(tmp_path / "state")
+    for call in (lambda: connect(tmp_path / "state"), lambda: stats(tmp_path / "state")):
+        with pytest.raises(StateDatabaseError, match="it is not a folder"):
+            call()
+    shutil.rmtree(project / ".warmstart")
+    (project / ".warmstart").write_text("")
+    for command in (("invoke", "Echo"), ("stats",)):
+        p = run(project, *command)
+        assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+        assert "Error: .warmstart: it is not a folder: give another --state-dir" in p.stderr
 
 
 def test_a_full_disk_when_opening_is_a_state_database_error(small_disk):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RequestTooLargeError, ResourceNotFoundError, TooManyRequestsError
-from ..observe.records import DB_NAME, connect, database_errors, opened
+from ..observe.records import connect, database_errors, database_exists, opened
 
 if TYPE_CHECKING:
     from .service import Service
@@ -132,7 +132,7 @@ def list_events(
 
 def pending_events(state_dir: Path) -> int:
     """How many events wait to run (queued, or left running by a process that is gone)."""
-    if not (state_dir / DB_NAME).exists():
+    if not database_exists(state_dir):
         return 0
     # Read only: every engine asks this when it starts, and it must start with a full disk.
     with opened(state_dir) as db:

@@ -31,6 +31,7 @@ __all__ = [
     "RecordStore",
     "connect",
     "database_errors",
+    "database_exists",
     "dropped_note",
     "opened",
     "query",
@@ -80,6 +81,7 @@ _NOTE_FIELDS = 6  # of a dropped_note (a record has 29, log text 3)
 
 _MOVE = "move it away (with its -wal and -shm files, if any): warmstart starts a new one"
 _ACCESS = "let this user read and write it and its folder, or move it away"
+_NOT_A_FOLDER = "give another --state-dir, or move it away"
 
 
 def connect(state_dir: Path) -> sqlite3.Connection:
@@ -100,6 +102,16 @@ def connect(state_dir: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def database_exists(state_dir: Path) -> bool:
+    """Whether there is a database to read (StateDatabaseError if the folder is not one).
+
+    Example: stats(state) if database_exists(state) else None
+    """
+    if state_dir.exists() and not state_dir.is_dir():
+        raise StateDatabaseError(state_dir, "it is not a folder", _NOT_A_FOLDER)
+    return (state_dir / DB_NAME).exists()
 
 
 def _prepare(db: sqlite3.Connection) -> None:
@@ -167,9 +179,7 @@ def _database_error(path: Path, e: BaseException) -> StateDatabaseError:
         return StateDatabaseError(path, "no space left on the device", "free some space", True)
     if isinstance(e, OSError):  # making the state folder
         if e.errno in (errno.EEXIST, errno.ENOTDIR):
-            return StateDatabaseError(
-                path.parent, "it is not a folder", "give another --state-dir, or move it away"
-            )
+            return StateDatabaseError(path.parent, "it is not a folder", _NOT_A_FOLDER)
         return StateDatabaseError(path, f"cannot create its folder ({e.strerror})", _ACCESS)
     if said("SQLITE_CORRUPT", "malformed"):
         return StateDatabaseError(path, f"it is corrupt ({text})", _MOVE)

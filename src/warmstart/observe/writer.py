@@ -405,7 +405,7 @@ class RecordWriter:
             first = time.strftime("%H:%M:%S", time.localtime(min(t[1] for t in tallies)))
             last = time.strftime("%H:%M:%S", time.localtime(max(t[2] for t in tallies)))
             log.warning(
-                "%d invocation records (started from %s to %s) could not be written (%s) and "
+                "%d invocation record(s) (started from %s to %s) could not be written (%s) and "
                 "are lost",
                 n,
                 first,

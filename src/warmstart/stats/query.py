@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..observe.records import DB_NAME, opened
+from ..observe.records import database_exists, opened
 from ..observe.rollup import Cell, percentile, read_cells
 from ..pricing import default_prices
 
@@ -63,7 +63,7 @@ def stats(
 
     Example: stats(Path(".warmstart"), "Hello", since=time.time() - 600)["functions"]["Hello"]
     """
-    if not (state_dir / DB_NAME).exists():
+    if not database_exists(state_dir):
         return {"since": since, "functions": {}, "all": None, "precision": PRECISION,
                 "unwritten": []}  # fmt: skip
     with opened(state_dir) as db:
