@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "EngineError",
     "InvalidParameterValueError",
@@ -10,6 +12,7 @@ __all__ = [
     "ResourceConflictError",
     "ResourceNotFoundError",
     "SpecError",
+    "StateDatabaseError",
     "TemplateError",
     "TooManyRequestsError",
     "UnsupportedRuntimeError",
@@ -71,6 +74,19 @@ class InvalidRequestContentError(WarmstartError):
 
 class UnsupportedRuntimeError(WarmstartError):
     """The function's runtime is not one warmstart can run (yet)."""
+
+
+class StateDatabaseError(WarmstartError):
+    """The state database cannot be used: corrupt, not a database, not readable, or its disk full.
+
+    The message names the file, what is wrong and what to do; `full` is True when the disk is
+    full (records wait until there is room).
+    """
+
+    def __init__(self, path: Path, problem: str, advice: str, full: bool = False) -> None:
+        self.path = path
+        self.full = full
+        super().__init__(f"{path}: {problem}: {advice}")
 
 
 class EngineError(WarmstartError):

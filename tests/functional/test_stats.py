@@ -73,4 +73,5 @@ def test_no_records_yet(tmp_path):
         "functions": {},
         "all": None,
         "precision": 0.0055,
+        "unwritten": [],
     }

@@ -17,12 +17,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RequestTooLargeError, ResourceNotFoundError, TooManyRequestsError
-from ..observe.records import DB_NAME, connect
+from ..observe.records import connect, database_errors, database_exists, opened
 
 if TYPE_CHECKING:
     from .service import Service
@@ -80,11 +81,26 @@ class Event:
 
 
 def _db(state_dir: Path) -> sqlite3.Connection:
+    """The database with the events table; StateDatabaseError if it cannot be used."""
     db = connect(state_dir)
-    for stmt in SCHEMA:
-        db.execute(stmt)
-    db.commit()
+    try:
+        with database_errors(state_dir):
+            for stmt in SCHEMA:
+                db.execute(stmt)
+            db.commit()
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+@contextlib.contextmanager
+def _opened(state_dir: Path) -> Iterator[sqlite3.Connection]:
+    with opened(state_dir) as db:
+        for stmt in SCHEMA:
+            db.execute(stmt)
+        db.commit()
+        yield db
 
 
 _COLUMNS = (
@@ -100,8 +116,7 @@ def list_events(
 
     Example: [e.id for e in list_events(Path(".warmstart"), "Hello")]
     """
-    db = _db(state_dir)
-    try:
+    with _opened(state_dir) as db:
         where, args = [], []
         if function:
             where.append("function = ?")
@@ -113,22 +128,20 @@ def list_events(
         if where:
             sql += " WHERE " + " AND ".join(where)
         return [Event(*row) for row in db.execute(sql + " ORDER BY received_at", args)]
-    finally:
-        db.close()
 
 
 def pending_events(state_dir: Path) -> int:
     """How many events wait to run (queued, or left running by a process that is gone)."""
-    if not (state_dir / DB_NAME).exists():
+    if not database_exists(state_dir):
         return 0
-    db = _db(state_dir)
-    try:
+    # Read only: every engine asks this when it starts, and it must start with a full disk.
+    with opened(state_dir) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'events'").fetchone():
+            return 0
         row = db.execute(
             "SELECT count(*) FROM events WHERE status IN (?, ?)", (QUEUED, RUNNING)
         ).fetchone()
         return int(row[0])
-    finally:
-        db.close()
 
 
 def redrive(state_dir: Path, ids: list[str] | None = None, function: str | None = None) -> int:
@@ -136,8 +149,7 @@ def redrive(state_dir: Path, ids: list[str] | None = None, function: str | None 
 
     A running `warmstart serve` on the same state folder picks them up within a moment.
     """
-    db = _db(state_dir)
-    try:
+    with _opened(state_dir) as db:
         sql = (
             "UPDATE events SET status = ?, attempts = 0, throttles = 0, next_attempt_at = ?, "
             "received_at = ?, updated_at = ? WHERE status = ?"
@@ -152,8 +164,6 @@ def redrive(state_dir: Path, ids: list[str] | None = None, function: str | None 
             args.append(function)
         with db:
             return db.execute(sql, args).rowcount
-    finally:
-        db.close()
 
 
 class EventQueue:

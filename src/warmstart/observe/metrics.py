@@ -3,8 +3,8 @@
 Counters and histograms are kept in plain dictionaries fed by the records writer (one record per
 invocation, off the invoke path; a labelled prometheus_client metric costs several times more
 per update) and turned into metric families when scraped, together with the gauges read from
-the engine at that moment (invocations in flight, environments, provisioned environments).
-prometheus_client writes the exposition format.
+the engine at that moment (invocations in flight, environments, provisioned environments,
+records not written yet). prometheus_client writes the exposition format.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class Metrics(Collector):
         yield from families
         yield from self._live()
 
-    def _live(self) -> Iterator[GaugeMetricFamily]:
+    def _live(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """What is running now, read from the engine at scrape time."""
         in_flight = GaugeMetricFamily(
             "warmstart_concurrent_executions", "Invocations in flight", labels=["function"]
@@ -162,6 +162,16 @@ class Metrics(Collector):
         yield in_flight
         yield envs
         yield provisioned
+        writer = self.service.writer
+        yield GaugeMetricFamily(
+            "warmstart_records_pending", "Invocation records not written to the database yet",
+            value=writer.pending(),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "warmstart_records_dropped",
+            "Invocation records that could not be written (past the memory kept while the disk "
+            "was full, or at exit)", value=writer.dropped,
+        )  # fmt: skip
 
     def render(self) -> tuple[bytes, str]:
         """(exposition text, content type)."""

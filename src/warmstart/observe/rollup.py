@@ -158,7 +158,8 @@ class Rollup:
         cell.add_row(row)
 
     def write(self, db: sqlite3.Connection) -> None:
-        """Merge into the stored cells (inside the caller's transaction)."""
+        """Merge into the stored cells (inside the caller's transaction; the cells stay, for a
+        transaction that failed to be tried again)."""
         for (function, minute), cell in self.cells.items():
             row = db.execute(
                 "SELECT cell FROM rollup WHERE function = ? AND minute = ?", (function, minute)
@@ -170,7 +171,6 @@ class Rollup:
             db.execute(
                 "INSERT OR REPLACE INTO rollup VALUES (?, ?, ?)", (function, minute, cell.dumps())
             )
-        self.cells.clear()
 
 
 def read_cells(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -20,6 +21,7 @@ def _ms(spread: dict[str, float] | None, key: str) -> str:
 def print_stats(console: Console, doc: dict[str, Any]) -> None:
     if not doc["functions"]:
         console.print("[dim]no invocations recorded[/]")
+        _print_unwritten(console, doc)
         return
     table = Table(box=None, padding=(0, 1))
     for col in ("function", "invoked", "errors", "thr", "cold%", "p50 ms", "p95", "p99", "max",
@@ -52,3 +54,17 @@ def print_stats(console: Console, doc: dict[str, Any]) -> None:
         console.print("errors: " + ", ".join(errors))
     console.print("[dim]thr: throttles; conc: maximum concurrency; percentiles within 0.55% "
                   "(histograms); cost at first-tier prices, --json for GB-seconds[/]")  # fmt: skip
+    _print_unwritten(console, doc)
+
+
+def _print_unwritten(console: Console, doc: dict[str, Any]) -> None:
+    for u in doc["unwritten"]:
+        first, last = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(u[k]))
+                       for k in ("first", "last"))  # fmt: skip
+        if last[:10] == first[:10]:
+            last = last[11:]
+        console.print(
+            f"[yellow]{u['records']:,} records of {u['function']} started between {first} and "
+            f"{last} could not be written ({u['reason']}): they are missing above[/]",
+            markup=True, highlight=False, soft_wrap=True,
+        )  # fmt: skip

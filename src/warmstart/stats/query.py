@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..observe.records import DB_NAME, connect
+from ..observe.records import database_exists, opened
 from ..observe.rollup import Cell, percentile, read_cells
 from ..pricing import default_prices
 
@@ -56,17 +57,18 @@ def stats(
     region: str = "us-east-1",
 ) -> dict[str, Any]:
     """Invocations, errors, throttles, cold starts, duration and init percentiles, concurrency
-    and cost, per function and for all of them, from `since` (epoch seconds, to the minute) on.
+    and cost, per function and for all of them, from `since` (epoch seconds, to the minute) on;
+    and `unwritten`: records a running engine could not write (a full disk), which are missing
+    from those figures. StateDatabaseError if the database cannot be used.
 
     Example: stats(Path(".warmstart"), "Hello", since=time.time() - 600)["functions"]["Hello"]
     """
-    if not (state_dir / DB_NAME).exists():
-        return {"since": since, "functions": {}, "all": None, "precision": PRECISION}
-    db = connect(state_dir)
-    try:
+    if not database_exists(state_dir):
+        return {"since": since, "functions": {}, "all": None, "precision": PRECISION,
+                "unwritten": []}  # fmt: skip
+    with opened(state_dir) as db:
         cells = read_cells(db, function, since)
-    finally:
-        db.close()
+        unwritten = _unwritten(db, function, since)
     total = Cell()
     for cell in cells.values():
         total.merge(cell)
@@ -75,4 +77,22 @@ def stats(
         "precision": PRECISION,
         "functions": {name: _summary(cells[name], region) for name in sorted(cells)},
         "all": _summary(total, region) if cells else None,
+        "unwritten": unwritten,
     }
+
+
+def _unwritten(
+    db: sqlite3.Connection, function: str | None, since: float | None
+) -> list[dict[str, Any]]:
+    """What engines could not write: records of a function, started from `first` to `last`."""
+    sql = "SELECT function, records, first_at, last_at, reason FROM dropped WHERE 1"
+    args: list[str | float] = []
+    if function is not None:
+        sql += " AND function = ?"
+        args.append(function)
+    if since is not None:
+        sql += " AND last_at >= ?"
+        args.append(since)
+    rows = db.execute(sql + " ORDER BY first_at", args)
+    keys = ("function", "records", "first", "last", "reason")
+    return [dict(zip(keys, row, strict=True)) for row in rows]
