@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import time
 from abc import ABC, abstractmethod
@@ -23,6 +24,7 @@ from .starts import StartSlots
 
 __all__ = [
     "EXITED",
+    "GONE",
     "OK",
     "TIMED_OUT",
     "Environment",
@@ -35,6 +37,9 @@ __all__ = [
 OK = "ok"
 TIMED_OUT = "timeout"
 EXITED = "exited"
+# The environment had already exited when the request was sent: it never saw the invocation,
+# which can run elsewhere (an environment killed while it sat idle, or with its zygote).
+GONE = "gone"
 EXIT_WAIT_S = 5.0  # how long to wait for the zygote to report a dead environment's status
 
 
@@ -152,6 +157,10 @@ class Environment(ABC):
     retired = False  # discard instead of reusing when its invocation ends
 
     @abstractmethod
+    def alive(self) -> bool:
+        """Whether the process still runs (checked when an idle environment is taken)."""
+
+    @abstractmethod
     def start(self, timeout_s: float) -> InitOutcome: ...
 
     @abstractmethod
@@ -219,6 +228,8 @@ class PythonEnvironment(Environment):
         self.frozen = False
         self.channel: Channel | None = None
         self.log_fd = -1
+        self.pidfd = -1  # readable once the process has exited (see alive)
+        self._exit_poll: select.poll | None = None
         self.exited: Future[ExitStatus] | None = None
         # A SnapStart restore: after HELLO it waits for RESUME, so it can be spawned ahead.
         self.restore = "snapshot_tmp_dir" in config
@@ -247,7 +258,20 @@ class PythonEnvironment(Environment):
         """The first frame: the process's pid, known before INIT so INIT can be cut short."""
         if frame:
             self.pid = int(protocol.decode_response(frame)[6])
+            try:
+                self.pidfd = os.pidfd_open(self.pid)
+            except (OSError, AttributeError):  # Linux < 5.3: alive() asks the zygote's report
+                pass
+            else:
+                self._exit_poll = select.poll()
+                self._exit_poll.register(self.pidfd, select.POLLIN)
         return frame
+
+    def alive(self) -> bool:
+        # A poll of the pidfd (~0.3 us) knows at once; the zygote's exit report comes later.
+        if self._exit_poll is not None:
+            return not self._exit_poll.poll(0)
+        return self.exited is None or not self.exited.done()
 
     def _init_outcome(self, hello: bytes | None, frame: bytes | None, started: int) -> InitOutcome:
         ms = (time.perf_counter_ns() - started) / 1e6
@@ -353,8 +377,8 @@ class PythonEnvironment(Environment):
         deadline = time.perf_counter_ns() + int(timeout_s * 1e9)
         if self.frozen:
             self.thaw()
-        # If the send fails the environment is gone: recv then sees its end of file.
-        channel.send(self._frame(request), deadline)
+        if channel.send(self._frame(request), deadline) is False:
+            return Response(GONE)
         return self._response(channel.recv(deadline))
 
     async def ainvoke(self, request: Request, timeout_s: float, spin: bool = False) -> Response:
@@ -362,7 +386,8 @@ class PythonEnvironment(Environment):
         assert channel is not None
         deadline = asyncio.get_running_loop().time() + timeout_s
         self.thaw()
-        await channel.asend(self._frame(request))
+        if not await channel.asend(self._frame(request)):
+            return Response(GONE)
         frame = channel.poll_frame() if spin else None
         if frame is None:
             frame = await channel.arecv(deadline)
@@ -427,6 +452,10 @@ class PythonEnvironment(Environment):
         if self.log_fd >= 0:
             os.close(self.log_fd)
             self.log_fd = -1
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
+            self._exit_poll = None
 
     def _take_leftover_log(self) -> bytes:
         """Output the environment wrote before it died (it could not send it), then close."""
