@@ -18,8 +18,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from .channel import TIMEOUT, Channel
-from .forkserver import ExitStatus, ForkServer
-from .runtime import protocol
+from .forkserver import ExitStatus, ForkServer, pidfd_open
+from .runtime import cgroups, protocol
 from .starts import StartSlots
 
 __all__ = [
@@ -229,6 +229,7 @@ class PythonEnvironment(Environment):
         self.channel: Channel | None = None
         self.log_fd = -1
         self.pidfd = -1  # readable once the process has exited (see alive)
+        self.parent_pidfd = -1  # its zygote's (or snapshot process's)
         self._exit_poll: select.poll | None = None
         self.exited: Future[ExitStatus] | None = None
         # A SnapStart restore: after HELLO it waits for RESUME, so it can be spawned ahead.
@@ -246,6 +247,7 @@ class PythonEnvironment(Environment):
             self.exited = self.server.spawn(
                 self.id, self.config, [req_r, resp_w, os.dup(self.log_fd)]
             )
+            self.parent_pidfd = self.server.pidfd  # (kept open by the server)
         except BaseException:
             for fd in (req_w, resp_r, self.log_fd):
                 os.close(fd)
@@ -255,23 +257,29 @@ class PythonEnvironment(Environment):
         return self.channel
 
     def _hello(self, frame: bytes | None) -> bytes | None:
-        """The first frame: the process's pid, known before INIT so INIT can be cut short."""
+        """The first frame: the process's pid, known before INIT so INIT can be cut short. A
+        restore is moved into its cgroups now, before RESUME (see bootstrap.restore)."""
         if frame:
             self.pid = int(protocol.decode_response(frame)[6])
-            try:
-                self.pidfd = os.pidfd_open(self.pid)
-            except (OSError, AttributeError):  # Linux < 5.3: alive() asks the zygote's report
-                pass
-            else:
+            if self.restore:
+                try:
+                    cgroups.place(self.config.get("cgroup"), self.pid)
+                except OSError:  # it is gone already: INIT's outcome says so
+                    pass
+            self.pidfd = pidfd_open(self.pid)
+            if self.pidfd >= 0:
                 self._exit_poll = select.poll()
-                self._exit_poll.register(self.pidfd, select.POLLIN)
+                for fd in (self.pidfd, self.parent_pidfd):
+                    if fd >= 0:
+                        self._exit_poll.register(fd, select.POLLIN)
         return frame
 
     def alive(self) -> bool:
-        # A poll of the pidfd (~0.3 us) knows at once; the zygote's exit report comes later.
+        # One poll of its pidfd and its zygote's (~0.3 us) knows at once, before the zygote's
+        # report of its end, and before a parent-death signal has ended it.
         if self._exit_poll is not None:
             return not self._exit_poll.poll(0)
-        return self.exited is None or not self.exited.done()
+        return self.exited is None or not self.exited.done()  # (Linux < 5.3)
 
     def _init_outcome(self, hello: bytes | None, frame: bytes | None, started: int) -> InitOutcome:
         ms = (time.perf_counter_ns() - started) / 1e6
@@ -285,6 +293,8 @@ class PythonEnvironment(Environment):
         kind, flags, own_ms, rss, _, log, payload = protocol.decode_response(frame)
         self.max_rss_kb = rss
         if kind == protocol.INIT_DONE:
+            if not self.restore:  # INIT ran at the lowest CPU weight (see cgroups.INIT_SHARES)
+                cgroups.init_done(self.config.get("cgroup"))
             if flags & protocol.BUSY_WHEN_IDLE:
                 self.freeze()
             self.last_used = time.monotonic()
@@ -323,7 +333,12 @@ class PythonEnvironment(Environment):
         if hello is None:
             await self.starts.aacquire()
             try:
-                hello = self._hello(await self._spawn().arecv(deadline))
+                frame = await self._spawn().arecv(deadline)
+                if self.restore:  # placing it in its cgroups takes a millisecond: not here
+                    loop = asyncio.get_running_loop()
+                    hello = await loop.run_in_executor(None, self._hello, frame)
+                else:
+                    hello = self._hello(frame)
             finally:
                 self.starts.release()
         channel = self.channel

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import EngineError
 from .runtime import cgroups
 
-__all__ = ["LOST", "ExitStatus", "ForkServer", "receive"]
+__all__ = ["LOST", "ExitStatus", "ForkServer", "pidfd_open", "receive"]
 
 log = logging.getLogger("warmstart")
 
@@ -75,6 +75,14 @@ def receive(sock: socket.socket, timeout: float) -> dict[str, Any]:
         return {}
 
 
+def pidfd_open(pid: int) -> int:
+    """A pidfd of the process (readable once it has exited), or -1 where there is none."""
+    try:
+        return os.pidfd_open(pid)
+    except (OSError, AttributeError):  # gone already, or Linux < 5.3
+        return -1
+
+
 def _clean_up_after(config: dict[str, Any]) -> None:
     """Remove an environment's cgroups (killing what is left in them) and its /tmp."""
     cgroups.remove(config.get("cgroup"))
@@ -124,6 +132,11 @@ class ForkServer:
         self._reader: threading.Thread | None = None
         self.version: tuple[int, int, int] = (0, 0, 0)
         self.pid = 0
+        # The zygote's pidfd: its environments die with it (parent-death signal), so an idle one
+        # whose zygote is gone is doomed even before its own end shows. Earlier zygotes' stay
+        # open (their environments may still ask) until close().
+        self.pidfd = -1
+        self._pidfds: list[int] = []
         self._closed = False
 
     def start(self) -> None:
@@ -174,6 +187,9 @@ class ForkServer:
         major, minor, micro = ready["version"]
         self.version = (int(major), int(minor), int(micro))
         self.pid = int(ready["pid"])
+        self.pidfd = pidfd_open(self.pid)
+        if self.pidfd >= 0:
+            self._pidfds.append(self.pidfd)
         self._sock = sock
         self._reader = threading.Thread(
             target=self._read_loop, args=(sock, proc), name="warmstart-zygote", daemon=True
@@ -286,7 +302,10 @@ class ForkServer:
                 with self._lock:
                     entry = self._exits.pop(msg["id"], None)
                 if entry is not None:
+                    self._ended(entry[2])
                     entry[1].set_result(ExitStatus(int(msg["code"]), bool(msg.get("oom"))))
+            elif msg.get("op") == "warning":
+                log.warning("%s", msg.get("text"))
         # The zygote is gone: its environments died with it (parent-death signal).
         with self._lock:
             lost = [(k, v) for k, v in self._exits.items() if v[0] is sock]
@@ -312,6 +331,9 @@ class ForkServer:
             _clean_up_after(config)  # what the zygote would have done when it reaped them
         sock.close()
 
+    def _ended(self, config: dict[str, Any]) -> None:
+        """An environment's process ended and the zygote cleaned up after it."""
+
     def close(self, timeout: float = 5.0) -> None:
         """Kill every environment of this zygote and the zygote itself; waits for them."""
         with self._lock:
@@ -323,6 +345,9 @@ class ForkServer:
         self._wait_gone(timeout)
         if reader is not None and reader is not threading.current_thread():
             reader.join(timeout)
+        with self._lock:
+            pidfds, self._pidfds = self._pidfds, []
+        _close_all(pidfds)
 
     def _wait_gone(self, timeout: float) -> None:
         """Wait for the zygote's process to end after shutdown; kill it if it does not."""

@@ -51,7 +51,7 @@ from .events import ASYNC_PAYLOAD_LIMIT, EventQueue, pending_events
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
 from .pool import Pool
-from .python import SNAP_START, PythonAdapter
+from .python import SNAP_START, PythonAdapter, unreadable
 from .result import InvokeResult
 from .runtime import jsonfast
 from .runtime.protocol import POLL_NEXT
@@ -361,6 +361,13 @@ class Service:
                     "it cannot be invoked"
                 )
                 continue
+            closed = unreadable(spec) if self.isolation.users else ""
+            if closed:
+                self.warnings.append(
+                    f"{spec.name}: its code is not readable by other users: {closed}; "
+                    "environments run as users of their own, as on Lambda, where the import "
+                    f"fails the same way (chmod -R o+rX {spec.code_dir})"
+                )
             minor = spec.runtime.removeprefix("python3.")
             if spec.snap_start and minor.isdigit() and int(minor) < 12:
                 self.warnings.append(
