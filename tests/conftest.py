@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,6 +93,23 @@ def cgroup_mode() -> str:
 def needs_cgroups(cgroup_mode: str) -> None:
     if cgroup_mode == "none":
         pytest.skip("needs writable cgroup controllers (cpu, memory, pids); none here")
+
+
+@pytest.fixture
+def tmp_path(tmp_path: Path) -> Path:
+    """pytest's, open to other users: as root, environments run as users of their own and,
+    as on Lambda, can only import code that others may read."""
+    tmp_path.chmod(0o755)
+    return tmp_path
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder every environment's user may write, outside pytest's (closed) temporary tree."""
+    path = Path(tempfile.mkdtemp(prefix="warmstart-test-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -135,9 +135,9 @@ def test_freezing_can_be_turned_off(make_runtime):
     assert second.payload["ticks"] - first.payload["ticks"] > 200
 
 
-def test_child_processes_are_frozen_too(make_runtime, tmp_path):
+def test_child_processes_are_frozen_too(make_runtime, shared_dir):
     rt = make_runtime(spec("Children", "children.handler"))
-    out = tmp_path / "child.txt"
+    out = shared_dir / "child.txt"
     rt.invoke("Children", {"file": str(out)})
     assert wait_for(out.exists)
     time.sleep(0.1)

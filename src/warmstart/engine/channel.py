@@ -52,15 +52,15 @@ class Channel:
         p.register(fd, event)
         return bool(p.poll(remaining // 1_000_000 + 1))
 
-    def send(self, data: bytes, deadline_ns: int) -> bool:
-        """Write a whole frame; False if the peer is gone or the deadline passed."""
+    def send(self, data: bytes, deadline_ns: int) -> bool | None:
+        """Write a whole frame; False if the peer is gone, TIMEOUT if the deadline passed."""
         view = memoryview(data)
         while view:
             try:
                 view = view[os.write(self.wfd, view) :]
             except BlockingIOError:
                 if not self._wait(self.wfd, select.POLLOUT, deadline_ns):
-                    return False
+                    return TIMEOUT
             except OSError:
                 return False
         return True

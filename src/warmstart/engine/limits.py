@@ -62,6 +62,8 @@ class Isolation:
     # starts yet more environments. They leave for `home` (warmstart's own cgroup) to clean up.
     spawn: list[Path] = field(default_factory=list)
     home: list[Path] = field(default_factory=list)
+    # As root, each environment runs as a user of its own (engine/runtime/sandbox.py).
+    users: bool = field(default_factory=lambda: os.geteuid() == 0)
 
     @property
     def cgroups(self) -> bool:
@@ -69,20 +71,22 @@ class Isolation:
 
     def describe(self) -> str:
         """One line for the start-up message."""
-        if self.mode == "cgroup-v1":
-            return (
-                "isolation: cgroup v1 (CPU share per memory size, memory limit, "
-                "1024 processes); idle environments frozen with SIGSTOP"
+        if self.cgroups:
+            limits = (
+                f"isolation: cgroup v{self.mode[-1]} (CPU share per memory size, memory limit, "
+                "1024 processes)"
             )
-        if self.mode == "cgroup-v2":
-            return (
-                "isolation: cgroup v2 (CPU share per memory size, memory limit, "
-                "1024 processes); idle environments frozen with SIGSTOP"
+        else:
+            limits = (
+                f"isolation: none ({self.reason}): CPU not throttled, memory enforced by an RSS "
+                "watchdog"
             )
-        return (
-            f"isolation: none ({self.reason}): CPU not throttled, memory enforced by an RSS "
-            "watchdog; idle environments frozen with SIGSTOP"
+        users = (
+            "each environment runs as a user of its own"
+            if self.users
+            else "environments run as warmstart's own user"
         )
+        return f"{limits}; {users}; idle environments frozen with SIGSTOP"
 
     def cpu_throttled(self, memory_mb: int) -> bool:
         return self.cgroups and vcpus_for(memory_mb, self.cores) < self.cores

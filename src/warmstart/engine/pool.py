@@ -25,6 +25,7 @@ class Pool:
         "idle_provisioned",
         "provisioned",
         "provisioned_target",
+        "provisioning",
         "retired",
         "version",
     )
@@ -35,6 +36,7 @@ class Pool:
         self.idle_provisioned: list[Environment] = []
         self.envs: set[Environment] = set()  # every live environment, idle, busy or in INIT
         self.provisioned_target = 0
+        self.provisioning = 0  # provisioned environments asked for, not yet in `envs`
         # Provisioned concurrency as the API reports it: status, reason, when it was asked for.
         self.provisioned: dict[str, object] = {}
         self.retired = False  # its version's configuration changed: discard envs as they free up

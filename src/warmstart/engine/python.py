@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import os
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import Config
 from ..observe.logs import stream_name
+from ..spec import FunctionSpec
 from . import interpreters
 from .environment import PythonEnvironment
 from .forkserver import ForkServer
@@ -36,6 +39,7 @@ SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart versi
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 SHIM = Path(__file__).parent / "runtime" / "shim" / "snapshot_restore_py.py"
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+FIRST_UID, UID_SPAN = 1 << 30, 1 << 30  # environments' own user ids, as root (sandbox.py)
 
 
 def link_runtime_packages(target: Path) -> Path:
@@ -60,6 +64,24 @@ def link_runtime_packages(target: Path) -> Path:
     return target
 
 
+def unreadable(spec: FunctionSpec) -> str:
+    """Why environments that run as users of their own cannot read a function's code ('' if
+    they can): its folder, its handler's module or a layer closed to other users."""
+    module = spec.code_dir / (spec.handler.rsplit(".", 1)[0].replace(".", "/") + ".py")
+    for path, needs in (
+        (spec.code_dir, 0o005),
+        (module, 0o004),
+        *((p, 0o005) for p in spec.layers),
+    ):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue  # missing: INIT says so
+        if mode & needs != needs:
+            return f"{path} (mode {mode & 0o777:o})"
+    return ""
+
+
 class PythonAdapter:
     """Creates Python environments for function versions. Thread-safe."""
 
@@ -70,6 +92,15 @@ class PythonAdapter:
         self.runtime_dir = link_runtime_packages(work_dir / "runtime")
         self.tmp_root = work_dir / "tmp"
         self.tmp_root.mkdir(exist_ok=True)
+        self._uids: Iterator[int] | None = None
+        if isolation.users:
+            # Users of their own from a random start in a range no distribution hands out, so
+            # that two warmstarts, or this one's past environments, never share one.
+            self._uids = itertools.count(FIRST_UID + secrets.randbelow(UID_SPAN - (1 << 24)))
+            # Environments pass through to their runtime packages and make their own /tmp in
+            # `tmp` (sticky: none can remove another's); neither folder can be listed.
+            os.chmod(work_dir, 0o711)
+            os.chmod(self.tmp_root, 0o1733)
         self._servers: dict[str, ForkServer] = {}
         self.starts = StartSlots()
         self._interpreters: dict[str, interpreters.Interpreter] = {}
@@ -204,9 +235,11 @@ class PythonAdapter:
         return env_id, stream, config
 
     def _with_base(self, version: Version, own: dict[str, Any]) -> dict[str, Any]:
-        """A process's whole config: its version's, with what is its own on top."""
+        """A process's whole config: its version's, with what is its own on top (a user too,
+        as root: restores are the exception, they share their snapshot's)."""
         base = self._base(version)
-        return {**base, **own, "env": {**base["env"], **own["env"]}}
+        uid = next(self._uids) if self._uids is not None else None
+        return {**base, **own, "env": {**base["env"], **own["env"]}, "uid": uid}
 
     def take_snapshot(self, version: Version, timeout_s: float) -> tuple[Taken, str]:
         """Run a SnapStart version's INIT in a new snapshot process: (the snapshot, its stream)."""

@@ -37,12 +37,21 @@ from ..observe.report import billed_ms
 from ..observe.writer import RecordWriter
 from ..spec import FunctionSpec, validate
 from .codewatch import fingerprint
-from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome, Request, Response
+from .environment import (
+    EXITED,
+    GONE,
+    OK,
+    TIMED_OUT,
+    Environment,
+    InitOutcome,
+    Request,
+    Response,
+)
 from .events import ASYNC_PAYLOAD_LIMIT, EventQueue, pending_events
 from .forkserver import ExitStatus
 from .limits import Isolation, detect
 from .pool import Pool
-from .python import SNAP_START, PythonAdapter
+from .python import SNAP_START, PythonAdapter, unreadable
 from .result import InvokeResult
 from .runtime import jsonfast
 from .runtime.protocol import POLL_NEXT
@@ -352,6 +361,13 @@ class Service:
                     "it cannot be invoked"
                 )
                 continue
+            closed = unreadable(spec) if self.isolation.users else ""
+            if closed:
+                self.warnings.append(
+                    f"{spec.name}: its code is not readable by other users: {closed}; "
+                    "environments run as users of their own, as on Lambda, where the import "
+                    f"fails the same way (chmod -R o+rX {spec.code_dir})"
+                )
             minor = spec.runtime.removeprefix("python3.")
             if spec.snap_start and minor.isdigit() and int(minor) < 12:
                 self.warnings.append(
@@ -557,7 +573,9 @@ class Service:
         """Start or stop provisioned environments until the pool has its target."""
         pool = version.pool
         with self._lock:
-            have = pool.provisioned_count()
+            # Environments on their way count: two of these may run at once (a death and the
+            # reaper each ask for a replacement) and must not both start the missing ones.
+            have = pool.provisioned_count() + pool.provisioning
             extra = []
             while have > pool.provisioned_target and pool.idle_provisioned:
                 env = pool.idle_provisioned.pop()
@@ -567,9 +585,11 @@ class Service:
             self._set_provisioned(version.function, -len(extra))
             missing = max(0, pool.provisioned_target - have)
             self._set_provisioned(version.function, missing)
+            pool.provisioning += missing
         self._dispose(extra)
         if not missing:
-            pool.provisioned["Status"] = "READY"
+            if not pool.provisioning:
+                pool.provisioned["Status"] = "READY"
             return
         pool.provisioned["Status"] = "IN_PROGRESS"
         errors: list[str] = []
@@ -599,8 +619,12 @@ class Service:
             self._unreserved_used += delta
 
     def _start_provisioned(self, version: Version) -> None:
-        env = self.adapter.environment(version, PROVISIONED_INIT)
         pool = version.pool
+        try:
+            env = self.adapter.environment(version, PROVISIONED_INIT)
+        finally:
+            with self._lock:
+                pool.provisioning -= 1
         with self._lock:
             pool.envs.add(env)
         started = time.time()
@@ -725,35 +749,71 @@ class Service:
         call.flags = POLL_NEXT if busy <= self._polling_slots else 0
 
     def _acquire(self, call: _Call) -> Environment | None:
-        """Take a concurrency slot and an environment (None: start one); raise when throttled."""
+        """Take a concurrency slot and an environment (None: start one); raise when throttled.
+
+        An idle environment whose process has exited (killed, or with its zygote) is never
+        handed out: it is dropped here and the next one taken, or a new one started.
+        """
         version = call.version
         fn = version.function
         pool = version.pool
-        with self._lock:
-            if pool.idle_provisioned:
-                env = pool.idle_provisioned.pop()
-                call.kind = PROVISIONED
-                self._busy.add(env)
-                self._admit(call)
-                return env
-            if fn.reserved is not None:
-                reason = RESERVED_REASON if fn.on_demand + fn.provisioned >= fn.reserved else None
-            else:
-                reason = ACCOUNT_REASON if self._unreserved_used >= self._capacity else None
-            if reason is None:
-                self._admit(call)
-                fn.on_demand += 1
-                if fn.reserved is None:
-                    self._unreserved_used += 1
-                    call.counted = True
-                if pool.idle:
-                    env = pool.idle.pop()
-                    call.kind = WARM
+        dead: list[Environment] = []
+        try:
+            with self._lock:
+                while pool.idle_provisioned:
+                    env = pool.idle_provisioned.pop()
+                    if not env.alive():
+                        self._drop_dead(pool, env, dead)
+                        continue
+                    call.kind = PROVISIONED
                     self._busy.add(env)
+                    self._admit(call)
                     return env
-                return None
+                if fn.reserved is not None:
+                    used = fn.on_demand + fn.provisioned
+                    reason = RESERVED_REASON if used >= fn.reserved else None
+                else:
+                    reason = ACCOUNT_REASON if self._unreserved_used >= self._capacity else None
+                if reason is None:
+                    self._admit(call)
+                    fn.on_demand += 1
+                    call.counted = fn.reserved is None
+                    if call.counted:
+                        self._unreserved_used += 1
+                    while pool.idle:
+                        env = pool.idle.pop()
+                        if not env.alive():
+                            self._drop_dead(pool, env, dead)
+                            continue
+                        call.kind = WARM
+                        self._busy.add(env)
+                        return env
+                    call.kind = COLD
+                    return None
+        finally:
+            if dead:
+                self._bury(version, dead)
         self.writer.submit(_throttle_record(call, reason))
         raise TooManyRequestsError(reason, "Rate Exceeded.")
+
+    def _drop_dead(self, pool: Pool, env: Environment, dead: list[Environment]) -> None:
+        """Forget an idle environment whose process is gone (the lock is held)."""
+        pool.envs.discard(env)
+        if env.init_type == PROVISIONED_INIT:
+            self._set_provisioned(pool.version.function, -1)
+        dead.append(env)
+
+    def _bury(self, version: Version, dead: list[Environment]) -> None:
+        """Release what dead idle environments held, say so, and replace provisioned ones."""
+        for env in dead:
+            log.warning(
+                "%s: an idle environment (pid %d) had exited; it was not used",
+                version.function.name,
+                env.pid,
+            )
+            env.close()
+        if any(e.init_type == PROVISIONED_INIT for e in dead) and not self._closed:
+            threading.Thread(target=self._provision, args=(version,), daemon=True).start()
 
     def _release(self, call: _Call, env: Environment | None, alive: bool) -> None:
         self._give_back(call, env, alive)
@@ -811,6 +871,9 @@ class Service:
         version = call.version
         if taken is not None and not taken.unsafe:
             call.kind = RESTORE
+        if env is not None and not env.alive():  # a spare that died waiting
+            env.close()
+            env = None
         if env is None:
             init_type = SNAP_START if call.kind == RESTORE else ON_DEMAND
             env = self.adapter.environment(version, init_type, taken.server if taken else None)
@@ -839,25 +902,28 @@ class Service:
         function or qualifier, RequestTooLargeError over 6 MB.
         """
         call = self._prepare(name, event, qualifier, client_context, identity, trace_id, request_id)
-        env = self._acquire(call)
-        alive = False
-        try:
-            init = None
-            if env is None:
-                snapshot = call.version.snapshot
-                taken = snapshot.get() if snapshot else None
-                spare = snapshot.spare() if snapshot and taken and taken.server else None
-                env, init = self._new_env(call, taken, spare)
-                if init is None:
-                    init = env.start(self.config.init_timeout_s)
-                if not init.ok:
-                    return self._record(self._finish(call, env, init, None))
-            resp = env.invoke(call, call.version.timeout)
-            result = self._finish(call, env, init, resp)
-            alive = result.report.status == "success"
-            return self._record(result)
-        finally:
-            self._release(call, env, alive)
+        while True:
+            env = self._acquire(call)
+            alive = False
+            try:
+                init = None
+                if env is None:
+                    snapshot = call.version.snapshot
+                    taken = snapshot.get() if snapshot else None
+                    spare = snapshot.spare() if snapshot and taken and taken.server else None
+                    env, init = self._new_env(call, taken, spare)
+                    if init is None:
+                        init = env.start(self.config.init_timeout_s)
+                    if not init.ok:
+                        return self._record(self._finish(call, env, init, None))
+                resp = env.invoke(call, call.version.timeout)
+                if resp.kind == GONE and init is None:
+                    continue  # it died idle, before the event reached it: run it elsewhere
+                result = self._finish(call, env, init, resp)
+                alive = result.report.status == "success"
+                return self._record(result)
+            finally:
+                self._release(call, env, alive)
 
     async def ainvoke(
         self,
@@ -872,29 +938,32 @@ class Service:
     ) -> InvokeResult:
         """`invoke` for asyncio: many invocations at once from one thread."""
         call = self._prepare(name, event, qualifier, client_context, identity, trace_id, request_id)
-        env = self._acquire(call)
-        alive = False
-        try:
-            init = None
-            if env is None:
-                snapshot = call.version.snapshot
-                taken = await snapshot.aget() if snapshot else None
-                spare = await snapshot.aspare() if snapshot and taken and taken.server else None
-                env, init = self._new_env(call, taken, spare)
-                if init is None:
-                    init = await env.astart(self.config.init_timeout_s)
-                if not init.ok:
-                    return self._record(self._finish(call, env, init, None))
-            # Alone in the loop, poll for the answer (up to spin_us) instead of sleeping in the
-            # event loop and being woken: a wake-up costs as much as a whole invocation on a VM.
-            # Not while other callers' requests may be waiting to be read.
-            alone = self._in_flight == 1 and self.callers() <= 1
-            resp = await env.ainvoke(call, call.version.timeout, alone)
-            result = self._finish(call, env, init, resp)
-            alive = result.report.status == "success"
-            return self._record(result)
-        finally:
-            self._release(call, env, alive)
+        while True:
+            env = self._acquire(call)
+            alive = False
+            try:
+                init = None
+                if env is None:
+                    snapshot = call.version.snapshot
+                    taken = await snapshot.aget() if snapshot else None
+                    spare = await snapshot.aspare() if snapshot and taken and taken.server else None
+                    env, init = self._new_env(call, taken, spare)
+                    if init is None:
+                        init = await env.astart(self.config.init_timeout_s)
+                    if not init.ok:
+                        return self._record(self._finish(call, env, init, None))
+                # Alone in the loop, poll for the answer (up to spin_us) instead of sleeping in
+                # the event loop and being woken: a wake-up costs as much as a whole invocation
+                # on a VM. Not while other callers' requests may be waiting to be read.
+                alone = self._in_flight == 1 and self.callers() <= 1
+                resp = await env.ainvoke(call, call.version.timeout, alone)
+                if resp.kind == GONE and init is None:
+                    continue  # it died idle, before the event reached it: run it elsewhere
+                result = self._finish(call, env, init, resp)
+                alive = result.report.status == "success"
+                return self._record(result)
+            finally:
+                self._release(call, env, alive)
 
     def invoke_async(
         self,
@@ -1174,13 +1243,16 @@ class Service:
         now = time.monotonic()
         expired: list[Environment] = []
         replenish: list[Version] = []
+        dead: dict[Version, list[Environment]] = {}
         with self._lock:
             for fn in self.functions.values():
                 for v in [fn.latest, *fn.versions.values()]:
                     pool = v.pool
                     keep = []
                     for env in pool.idle:
-                        if now - env.last_used > cfg.idle_timeout_s or (
+                        if not env.alive():
+                            self._drop_dead(pool, env, dead.setdefault(v, []))
+                        elif now - env.last_used > cfg.idle_timeout_s or (
                             cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s
                         ):
                             expired.append(env)
@@ -1188,19 +1260,22 @@ class Service:
                         else:
                             keep.append(env)
                     pool.idle[:] = keep
-                    if cfg.max_lifetime_s:
-                        old = [
-                            e for e in pool.idle_provisioned if now - e.created > cfg.max_lifetime_s
-                        ]
-                        for env in old:
-                            pool.idle_provisioned.remove(env)
+                    keep = []
+                    for env in pool.idle_provisioned:
+                        if not env.alive():
+                            self._drop_dead(pool, env, dead.setdefault(v, []))
+                        elif cfg.max_lifetime_s and now - env.created > cfg.max_lifetime_s:
+                            expired.append(env)
                             pool.envs.discard(env)
                             self._set_provisioned(fn, -1)
-                        expired += old
-                        if old:
                             replenish.append(v)
+                        else:
+                            keep.append(env)
+                    pool.idle_provisioned[:] = keep
+        for v, envs in dead.items():
+            self._bury(v, envs)
         self._dispose(expired)
-        for v in replenish:
+        for v in set(replenish):
             self._provision(v)
 
     def _check_code(self) -> None:

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from ..errors import EngineError
 from .environment import EXITED, OK, TIMED_OUT, Environment, InitOutcome
 from .forkserver import ExitStatus, ForkServer, receive
+from .runtime import cgroups
 
 __all__ = ["Snapshot", "SnapshotServer", "Taken"]
 
@@ -86,8 +87,12 @@ class SnapshotServer(ForkServer):
                 return InitOutcome(TIMED_OUT if timed_out else EXITED, ms, self._log(), exit=status)
             self.unsafe = str(init["unsafe"])
             return InitOutcome(OK, ms, self._log(), init["max_rss_kb"])
+        cgroups.lift(self.config.get("cgroup"))  # it only forks restores now, as fast as it can
         self._attach(ours, ready)
         return InitOutcome(OK, ms, self._log(), init["max_rss_kb"])
+
+    def _ended(self, config: dict[str, Any]) -> None:
+        cgroups.remove(config.get("cgroup"))  # placed by the pool, which removes them too
 
     def _log(self) -> bytes:
         """What INIT wrote (the pool's copy of the log is read once, after INIT)."""

@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import cgroups, jsonfast, logsetup, protocol
+from . import cgroups, jsonfast, logsetup, protocol, sandbox
 from .context import ContextError, LambdaContext
 
 Handler = Callable[[Any, LambdaContext], Any]
@@ -213,7 +213,6 @@ def _set_parent_death_signal(parent: int) -> None:
 def _set_environment(cfg: dict[str, Any]) -> None:
     os.environ.clear()
     os.environ.update(cfg["env"])
-    os.chdir(cfg["task_root"])
     sys.path[:] = list(cfg["sys_path"]) + [p for p in sys.path if p not in cfg["sys_path"]]
     sys.argv = [os.path.join(os.path.dirname(__file__), "bootstrap.py")]
     import tempfile
@@ -252,13 +251,15 @@ def _report_init_error(resp_fd: int, error: dict[str, Any], started: float) -> N
 
 
 def _enter(cfg: dict[str, Any], parent: int) -> None:
-    """What every environment does first: its own process group, cgroups and /tmp."""
+    """What every environment does first: its own process group, cgroups, user and /tmp."""
     os.setsid()  # its own process group: frozen, thawed and killed as one
-    _set_parent_death_signal(parent)
     cgroups.enter(cfg.get("cgroup"))
+    if cfg.get("uid") is not None:
+        sandbox.drop(cfg["uid"])
+    _set_parent_death_signal(parent)  # after the change of user, which clears it
     # Made here rather than by the pool, so that starting many environments at once costs the
     # pool's event loop as little as possible (the zygote removes it when the process ends).
-    os.makedirs(cfg["tmp_dir"], exist_ok=True)
+    os.makedirs(cfg["tmp_dir"], 0o700, exist_ok=True)
 
 
 def _hello(resp_fd: int) -> None:
@@ -273,10 +274,11 @@ def _init_handler(cfg: dict[str, Any], log_fd: int) -> Handler:
     _set_environment(cfg)
     logsetup.setup(*logsetup.env_log_settings())
     try:
+        os.chdir(cfg["task_root"])  # code its user may not enter fails as unreadable code does
         handler = load_handler(cfg["handler"])
     except Fault:
         raise
-    except Exception as e:
+    except Exception as e:  # PermissionError for code only root may read, as on Lambda
         raise Fault.wrap(e) from None
     LambdaContext.load_settings()
     return handler
@@ -306,8 +308,7 @@ def run(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, zygote_pid:
         _report_init_error(resp_fd, f.error, started)
         os._exit(1)
     probe = IdleProbe()
-    cgroups.init_done(cfg.get("cgroup"))  # full CPU weight from now on
-    _init_done(resp_fd, probe, started)
+    _init_done(resp_fd, probe, started)  # the pool gives it its full CPU weight now
     serve(handler, req_fd, resp_fd, Marshaller(cfg["runtime"]), probe, cfg.get("spin_us", 0) * 1000)
 
 
@@ -460,8 +461,7 @@ def snapshot(cfg: dict[str, Any], log_fd: int, zygote_pid: int) -> dict[str, Any
         outcome["unsafe"] = fork_hazards()
         # Restored environments' garbage collections then leave INIT's objects alone, and the
         # pages that hold them stay shared with this process.
-        gc.freeze()
-        cgroups.lift(cfg.get("cgroup"))  # it only forks restores now, as fast as it can
+        gc.freeze()  # (the pool lifts its limits: it only forks restores now, as fast as it can)
     outcome["duration_ms"] = (time.perf_counter() - started) * 1000
     outcome["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return outcome
@@ -490,7 +490,9 @@ def restore(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, parent:
     os.setsid()
     _set_parent_death_signal(parent)
     # The platform's part of the restore runs before the function's CPU and memory limits apply
-    # (as Lambda's resume of a microVM does); the after-restore hooks run within them.
+    # (as Lambda's resume of a microVM does); the after-restore hooks run within them: the pool
+    # moves the process into its cgroups between HELLO and RESUME (it runs as the snapshot's
+    # user, which may not make cgroups).
     snapshot_tmp = cfg["snapshot_tmp_dir"]
     if os.listdir(snapshot_tmp):  # /tmp is part of the snapshot
         import shutil
@@ -509,8 +511,6 @@ def restore(cfg: dict[str, Any], req_fd: int, resp_fd: int, log_fd: int, parent:
     _reseed()
     LambdaContext.load_settings()
     probe = IdleProbe()  # its own /proc/self, not the snapshot's
-    cgroups.enter(cfg.get("cgroup"))
-    cgroups.init_done(cfg.get("cgroup"))  # the hooks run at full weight: they are the restore
     _hello(resp_fd)
     # Spawned ahead of need, as a spare: the restore itself begins when the pool says RESUME.
     frame = protocol.read_frame(req_fd)

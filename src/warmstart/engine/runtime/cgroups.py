@@ -113,6 +113,17 @@ def enter(spec: dict[str, Any] | None) -> None:
         _write(os.path.join(path, "cgroup.procs"), pid)
 
 
+def place(spec: dict[str, Any] | None, pid: int) -> None:
+    """Create an environment's cgroups at full CPU weight and move `pid` into them (a SnapStart
+    restore, placed by the pool: it runs as its snapshot's user, which may not)."""
+    if not spec:
+        return
+    create(spec)
+    init_done(spec)
+    for path in _dirs(spec):
+        _write(os.path.join(path, "cgroup.procs"), pid)
+
+
 def join(paths: list[str]) -> None:
     """Move the calling process into existing cgroups, where allowed (the zygote's spawn group)."""
     pid = os.getpid()

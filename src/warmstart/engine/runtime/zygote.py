@@ -12,9 +12,12 @@ Protocol (SOCK_SEQPACKET, one JSON message per packet):
   zygote -> pool: {"op": "ready", "pid", "version", "executable"} once (a snapshot process
                   sends {"op": "hello", "pid"} first, and INIT's outcome in "init");
                   {"op": "exit", "id", "pid", "code", "oom"} when an environment's process ended
-                  (code < 0: killed by that signal).
+                  (code < 0: killed by that signal);
+                  {"op": "warning", "text"} for the user.
 Every environment dies with the zygote, and the zygote dies with the pool: nothing is leaked
-even if warmstart is killed.
+even if warmstart is killed. What an environment leaves running is ended with it: its process
+group, its cgroups, and (as root, see sandbox.py) every process of its user; orphans that left
+all three (only possible without root or cgroups) are adopted and end with the zygote.
 """
 
 from __future__ import annotations
@@ -49,12 +52,13 @@ def _exit_code(e: SystemExit) -> int:
     return 1
 
 
-def _in_child(zygote_sock: socket.socket, pidfds: list[int], target: Callable[[], None]) -> None:
-    """Run `target` in a forked child and end the process with its exit status."""
+def _in_child(zygote_sock: socket.socket, fds: list[int], target: Callable[[], None]) -> None:
+    """Run `target` in a forked child (without the zygote's own fds) and end the process with
+    its exit status."""
     code = 1
     try:
         zygote_sock.close()
-        for fd in pidfds:
+        for fd in fds:
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         target()
@@ -76,8 +80,15 @@ def _in_child(zygote_sock: socket.socket, pidfds: list[int], target: Callable[[]
         os._exit(code)
 
 
+ADOPTED_REAP_MS = 5000  # how often orphans that ended are reaped when nothing else happens
+
+
 class Zygote:
-    """Forks environments that run `entry` (bootstrap.run; bootstrap.restore in a snapshot)."""
+    """Forks environments that run `entry` (bootstrap.run; bootstrap.restore in a snapshot).
+
+    A snapshot process's zygote neither makes nor removes its restores' cgroups (the pool does:
+    it runs as the function's user) nor changes their user (they share the snapshot's).
+    """
 
     def __init__(
         self,
@@ -86,12 +97,19 @@ class Zygote:
         bootstrap: Any,
         cgroups: Any,
         entry: Callable[..., None],
+        sandbox: Any,
+        snapshot: bool = False,
     ) -> None:
         self.sock = sock
         self.leftovers = leftovers
         self.bootstrap = bootstrap
         self.cgroups = cgroups
         self.entry = entry
+        self.sandbox = sandbox
+        self.in_snapshot = snapshot
+        self.root = os.geteuid() == 0 and not snapshot
+        self.passage = sandbox.Passage() if self.root else None
+        self.warned: set[str] = set()
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
         self.children: dict[int, tuple[str, int, dict[str, Any]]] = {}  # by pidfd
@@ -106,11 +124,12 @@ class Zygote:
         self.announce(**extra)
         ctrl = self.sock.fileno()
         while True:
-            for fd, _ in self.poller.poll():
+            for fd, _ in self.poller.poll(ADOPTED_REAP_MS):
                 if fd == ctrl:
                     self.handle_message()
                 else:
                     self.reap(fd)
+            self.reap_adopted()
 
     def handle_message(self) -> None:
         try:
@@ -125,8 +144,21 @@ class Zygote:
         elif msg["op"] == "shutdown":
             self.shutdown()
 
+    def warn(self, text: str) -> None:
+        if text not in self.warned:
+            self.warned.add(text)
+            _send(self.sock, {"op": "warning", "text": text})
+
     def spawn(self, msg: dict[str, Any], fds: list[int]) -> None:
         cfg = msg["config"]
+        if cfg.get("uid") is not None and self.passage is not None:
+            problem = self.passage.ensure(self.sandbox.needed(cfg))
+            if problem:
+                cfg["uid"] = None
+                self.warn(
+                    f"environments of {cfg['env'].get('AWS_LAMBDA_FUNCTION_NAME', '?')} run as "
+                    f"root, not as users of their own: {problem}"
+                )
         try:
             pid = os.fork()
         except OSError as e:
@@ -149,7 +181,8 @@ class Zygote:
                 target = functools.partial(self.snapshot, cfg, fds)
             else:
                 target = functools.partial(self.entry, cfg, fds[0], fds[1], fds[2], self.pid)
-            _in_child(self.sock, list(self.children), target)
+            inherited = [*self.children, *(self.passage.covered.values() if self.passage else ())]
+            _in_child(self.sock, inherited, target)
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
@@ -163,7 +196,9 @@ class Zygote:
         ctrl = socket.socket(fileno=fds[0])
         _send(ctrl, {"op": "hello", "pid": os.getpid()})
         outcome = self.bootstrap.snapshot(cfg, fds[1], self.pid)
-        restores = Zygote(ctrl, {}, self.bootstrap, self.cgroups, self.bootstrap.restore)
+        restores = Zygote(
+            ctrl, {}, self.bootstrap, self.cgroups, self.bootstrap.restore, self.sandbox, True
+        )
         if "error" in outcome or outcome["unsafe"]:
             restores.announce(init=outcome)
             sys.exit(1 if "error" in outcome else 0)
@@ -184,9 +219,30 @@ class Zygote:
             os.killpg(pid, signal.SIGKILL)  # whatever the handler started in its group
         except OSError:
             pass
-        oom = bool(self.cgroups.remove(cfg.get("cgroup")))
+        if self.in_snapshot:  # the pool removes a restore's cgroups
+            oom = bool(cfg.get("cgroup") and self.cgroups.oom_killed(cfg["cgroup"]))
+        else:
+            oom = bool(self.cgroups.remove(cfg.get("cgroup")))
+        if cfg.get("uid") is not None and self.root:
+            self.sandbox.end_user(cfg["uid"])  # what left its group (setsid) and cgroups
         shutil.rmtree(cfg["tmp_dir"], ignore_errors=True)
         return oom
+
+    def adopted(self) -> list[int]:
+        """Children that are not environments: orphans of theirs, adopted (see subreaper)."""
+        try:
+            with open(f"/proc/self/task/{self.pid}/children") as f:
+                pids = {int(p) for p in f.read().split()}
+        except OSError:
+            return []
+        return sorted(pids - {pid for _, pid, _ in self.children.values()})
+
+    def reap_adopted(self) -> None:
+        for pid in self.adopted():
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
 
     def shutdown(self, pool_gone: bool = False) -> None:
         """Kill every environment, clean up after them (and after the pool if it is gone), and
@@ -204,6 +260,13 @@ class Zygote:
                 pass
             self.cleanup(pid, cfg)
             os.close(pidfd)
+        self.children.clear()
+        for pid in self.adopted():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
         if pool_gone:  # killed: nobody else removes what it made (the spawn group, once left)
             self.cgroups.join(self.leftovers.get("home", []))
             for path in self.leftovers.get("cgroups", []):
@@ -215,9 +278,11 @@ class Zygote:
 
 
 def main(ctrl_fd: int, leftovers: dict[str, list[str]], batch: bool = False) -> None:
-    from _warmstart_runtime import bootstrap, cgroups  # type: ignore[import-not-found]
+    from _warmstart_runtime import bootstrap, cgroups, sandbox  # type: ignore[import-not-found]
 
     bootstrap.preload()
+    sandbox.load()
+    sandbox.subreaper()
     if batch:
         with contextlib.suppress(OSError, AttributeError):
             # Environments (forks of this process) wake without preempting what runs on the
@@ -229,7 +294,7 @@ def main(ctrl_fd: int, leftovers: dict[str, list[str]], batch: bool = False) -> 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cgroups.join(leftovers.get("spawn", []))  # see Isolation.spawn in engine/limits.py
     sock = socket.socket(fileno=ctrl_fd)
-    Zygote(sock, leftovers, bootstrap, cgroups, bootstrap.run).serve()
+    Zygote(sock, leftovers, bootstrap, cgroups, bootstrap.run, sandbox).serve()
 
 
 def _load_package() -> None:
