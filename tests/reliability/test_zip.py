@@ -288,6 +288,8 @@ def test_update_function_code(client, server, canary):
         with pytest.raises(client.exceptions.InvalidParameterValueException):
             client.update_function_code(FunctionName="Updated", ZipFile=archive)
         assert snapshot(code_root, canary) == before
+    client.update_function_code(FunctionName="Updated", ZipFile=_source("dry"), DryRun=True)
+    assert snapshot(code_root, canary) == before
     assert client.get_function(FunctionName="Updated")["Configuration"]["RevisionId"] == revision
     assert json.loads(client.invoke(FunctionName="Updated")["Payload"].read()) == "three"
 

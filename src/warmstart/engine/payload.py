@@ -36,6 +36,10 @@ _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 _CONSTANT = re.compile(rb"-?Infinity|NaN")
+_TOO_DEEP = (  # Jackson stops at the first level too many
+    f"Document nesting depth ({MAX_DEPTH + 1}) exceeds the maximum allowed ({MAX_DEPTH}, "
+    "from `StreamReadConstraints.getMaxNestingDepth()`)"
+)
 _strict_dumps = jsonfast.make_dumps(allow_nan=False)
 _deeper_lock = threading.Lock()
 
@@ -95,7 +99,7 @@ def dumps(event: Any) -> bytes:
         try:  # jsonfast reports any recursion as a circular reference: tell the two apart
             json.dumps(event)
         except RecursionError:
-            raise _error(_too_deep(MAX_DEPTH + 1), b"", None) from None
+            raise _error(_TOO_DEEP, b"", None) from None
         except ValueError:
             pass
         raise InvalidRequestContentError(f"Could not serialize the event as JSON: {e}") from None
@@ -107,7 +111,7 @@ def dumps(event: Any) -> bytes:
 def _check_depth(data: bytes) -> None:
     brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
     if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH:
-        raise _error(_too_deep(MAX_DEPTH + 1), data, _too_deep_at(data))
+        raise _error(_TOO_DEEP, data, _too_deep_at(data))
 
 
 def _too_deep_at(data: bytes) -> int:
@@ -118,13 +122,6 @@ def _too_deep_at(data: bytes) -> int:
         if depth > MAX_DEPTH:
             return m.start()
     return len(data)
-
-
-def _too_deep(depth: int) -> str:
-    return (
-        f"Document nesting depth ({depth}) exceeds the maximum allowed ({MAX_DEPTH}, "
-        "from `StreamReadConstraints.getMaxNestingDepth()`)"
-    )
 
 
 def _parse_slowly(data: bytes) -> Any:

@@ -469,11 +469,11 @@ class LambdaApi:
         if "Architectures" in given:
             changes["architecture"] = given["Architectures"][0]
         unpacked = await _in_thread(lambda: unpack(archive, self.code_root, fn.name))
+        if given.get("DryRun"):  # the zip is checked by unpacking it; nothing changes
+            self._discard_code(fn.name, unpacked.folder)
+            return _ok(self.configuration(fn.latest))
         old = fn.latest.spec.code_dir
         try:
-            if given.get("DryRun"):
-                validate(fn.latest.spec.replace(code_dir=unpacked.folder, **changes))
-                return _ok(self.configuration(fn.latest))
             await _in_thread(
                 lambda: self.service.configure(fn.name, code_dir=unpacked.folder, **changes)
             )
@@ -490,10 +490,13 @@ class LambdaApi:
         return _ok(self.configuration(version))
 
     def _discard_code(self, name: str, folder: Path) -> None:
-        """Remove a code folder this API unpacked (never one a template points at)."""
+        """Remove a code folder this API unpacked (never one a template points at), and the
+        function's folder if nothing else is left in it."""
         if folder.parent == self.code_root / name:
             shutil.rmtree(folder, ignore_errors=True)
             self._code_info.pop(folder, None)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
 
     async def publish_version(self, request: Request) -> Response:
         given = self._input("PublishVersion", request)
@@ -675,8 +678,6 @@ class LambdaApi:
             )
         except BaseException:
             self._discard_code(name, unpacked.folder)
-            with contextlib.suppress(OSError):
-                unpacked.folder.parent.rmdir()  # if nothing else of it is left
             raise
         self._code_info[unpacked.folder] = (unpacked.size, unpacked.sha256)
         self._created.add(name)
@@ -750,7 +751,7 @@ def _ok(doc: dict[str, Any], status: int = 200) -> Response:
 def _page(given: dict[str, Any], key: str, items: list[Any]) -> Response:
     """Marker/MaxItems pagination as the list calls do it (a Marker is a NextMarker given)."""
     marker = given.get("Marker", "0")
-    if not marker.isdigit():
+    if not re.fullmatch("[0-9]+", marker):
         raise ApiError(
             400,
             "InvalidParameterValueException",

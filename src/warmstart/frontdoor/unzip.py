@@ -28,11 +28,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from ..errors import InvalidParameterValueError
 
-__all__ = ["MAX_ENTRIES", "UNZIPPED_LIMIT", "Unpacked", "unpack"]
+__all__ = ["MAX_ENTRIES", "UNZIPPED_LIMIT", "Unpacked", "copy", "unpack"]
 
 UNZIPPED_LIMIT = 262_144_000  # Lambda's deployment package limit, unzipped
 MAX_ENTRIES = 100_000  # warmstart's bound: a central directory is parsed into memory
@@ -47,16 +47,12 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _LOCATOR64_SIZE = 20
 
 
-class Unpacked:
-    """Where an archive went: the folder, and the archive's size and SHA-256 (CodeSize and
-    CodeSha256 as Lambda reports them)."""
+class Unpacked(NamedTuple):
+    """Where an archive went, and its size and base64 SHA-256 (Lambda's CodeSize, CodeSha256)."""
 
-    __slots__ = ("folder", "sha256", "size")
-
-    def __init__(self, folder: Path, size: int, sha256: str) -> None:
-        self.folder = folder
-        self.size = size
-        self.sha256 = sha256
+    folder: Path
+    size: int
+    sha256: str
 
 
 def unpack(archive: bytes, root: Path, name: str, limit: int = UNZIPPED_LIMIT) -> Unpacked:

@@ -40,7 +40,7 @@ _TYPES = {
     "map": "an object",
 }
 _SHOWN = 256  # of a value, in a message
-_DIGITS = re.compile(r"-?\d+")
+_DIGITS = re.compile("-?[0-9]+")
 
 
 @functools.cache
