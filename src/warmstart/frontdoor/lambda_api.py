@@ -39,7 +39,7 @@ from ..spec import FunctionSpec, validate
 from .asgi import BodyTooLarge, Receive, Request, Router, Scope, Send, read_body, send
 from .sigv4 import SignatureError, Verifier
 from .unzip import UNZIPPED_LIMIT, unpack
-from .validation import check_environment, check_input
+from .validation import check_environment, check_input, preload
 
 __all__ = ["ApiError", "LambdaApi"]
 
@@ -144,6 +144,7 @@ class LambdaApi:
         self.code_root = code_root or runtime.config.state_dir / "functions"
         self._created: set[str] = set()  # functions with code folders this API unpacked
         self._code_info: dict[Path, tuple[int, str]] = {}
+        threading.Thread(target=preload, name="lambda-model", daemon=True).start()
         self.router = Router()
         r = self.router.add
         r("GET", "/2015-03-31/functions", self.list_functions)
