@@ -33,7 +33,11 @@ LINK = stat.S_IFLNK | 0o777
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve") / "state").start()
+    umask = os.umask(0o077)  # serve's: unpacked code must still be readable by other users
+    try:
+        srv = Server(tmp_path_factory.mktemp("serve") / "state").start()
+    finally:
+        os.umask(umask)
     yield srv
     code, out = srv.stop()
     assert code == 0, out
@@ -245,6 +249,17 @@ def test_links_lambda_zips_carry_are_kept(client, server):
     assert conf["CodeSize"] == len(archive)
     res = client.invoke(FunctionName="Linked")
     assert json.loads(res["Payload"].read()) == ["shared object", "tool", True, False]
+    [folder] = (server.state_dir / "functions" / "Linked").iterdir()
+    modes = {
+        str(p.relative_to(folder)): stat.S_IMODE(p.lstat().st_mode)
+        for p in [folder, *folder.rglob("*")]
+        if not p.is_symlink()
+    }
+    assert modes == {
+        ".": 0o755, "lib": 0o755, "lib/libfoo.so.1.2": 0o644, "node_modules": 0o755,
+        "node_modules/.bin": 0o755, "node_modules/pkg": 0o755, "node_modules/pkg/bin": 0o755,
+        "node_modules/pkg/bin/tool": 0o755, "bin": 0o755, "bin/run": 0o755, "index.py": 0o644,
+    }  # fmt: skip
     client.delete_function(FunctionName="Linked")
     assert not (server.state_dir / "functions" / "Linked").exists()
 

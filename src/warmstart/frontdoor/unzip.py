@@ -208,9 +208,10 @@ def _open_dirs(fd: int, parts: list[str], name: str) -> int:
     current = fd
     for part in parts:
         try:
-            os.mkdir(part, 0o755, dir_fd=current)
+            os.mkdir(part, dir_fd=current)
+            made = True
         except FileExistsError:
-            pass
+            made = False
         try:
             following = os.open(part, _DIR_FLAGS, dir_fd=current)
         except OSError:  # ELOOP (a link), ENOTDIR (a file)
@@ -221,6 +222,8 @@ def _open_dirs(fd: int, parts: list[str], name: str) -> int:
         finally:
             if current != fd:
                 os.close(current)
+        if made:  # whatever the umask: environments may run as users of their own
+            os.fchmod(following, 0o755)
         current = following
     return current
 
