@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -23,7 +24,8 @@ from . import __version__
 from .api import Runtime
 from .config import Config
 from .engine.limits import MODES
-from .errors import TooManyRequestsError, WarmstartError
+from .engine.payload import parse as parse_payload
+from .errors import InvalidRequestContentError, TooManyRequestsError, WarmstartError
 from .observe import logs as logstreams
 from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
 from .sam import parse_parameter_overrides
@@ -187,14 +189,17 @@ def _read_event(event_file: str | None, event: str | None) -> bytes:
         except OSError as e:
             raise WarmstartError(f"cannot read event file {event_file}: {e.strerror}") from None
     elif event is not None:
-        data = event.encode()
+        data = os.fsencode(event)  # the bytes as given, even if they are not UTF-8
     else:
         return b"{}"
+    if not data:
+        return b"{}"
     try:
-        json.loads(data or b"null")
-    except ValueError as e:
-        raise WarmstartError(f"the event is not valid JSON: {e}") from None
-    return data or b"{}"
+        parse_payload(data)  # before any environment starts: the error is the same later
+    except InvalidRequestContentError as e:
+        where = event_file if event_file and event_file != "-" else "the event"
+        raise WarmstartError(f"{where} is not valid JSON: {e.detail}") from None
+    return data
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -69,7 +69,15 @@ class RequestTooLargeError(WarmstartError):
 
 
 class InvalidRequestContentError(WarmstartError):
-    """The event could not be encoded or parsed as JSON."""
+    """The event could not be encoded or parsed as JSON.
+
+    The message is Lambda's; `detail` says what is wrong and where, without Lambda's wording
+    around it (for a command line).
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class UnsupportedRuntimeError(WarmstartError):

@@ -269,7 +269,7 @@ def test_create_invoke_delete(client, server):
         client.create_function(
             FunctionName="Made",
             Runtime="python3.11",
-            Role="arn:aws:iam::1:role/r",
+            Role="arn:aws:iam::123456789012:role/r",
             Handler="index.handler",
             Code={"ZipFile": code},
         )
@@ -296,7 +296,7 @@ def test_unsafe_zips_are_refused_and_nothing_written(client, server, files, link
         client.create_function(
             FunctionName="Evil",
             Runtime="python3.11",
-            Role="arn:aws:iam::1:role/r",
+            Role="arn:aws:iam::123456789012:role/r",
             Handler="ok.handler",
             Code={"ZipFile": _zip(files, links)},
         )

@@ -36,6 +36,7 @@ from ..observe.logs import init_report, init_start, iso_ms, restore_report, rest
 from ..observe.report import billed_ms
 from ..observe.writer import RecordWriter
 from ..spec import FunctionSpec, validate
+from . import payload
 from .codewatch import fingerprint
 from .environment import (
     EXITED,
@@ -53,7 +54,6 @@ from .limits import Isolation, detect
 from .pool import Pool
 from .python import SNAP_START, PythonAdapter, unreadable
 from .result import InvokeResult
-from .runtime import jsonfast
 from .runtime.protocol import POLL_NEXT
 from .snapshot import Snapshot, SnapshotServer, Taken
 
@@ -214,24 +214,30 @@ new_request_id = request_ids()
 
 
 def encode_event(event: Any, limit: int = SYNC_PAYLOAD_LIMIT) -> bytes:
-    """The request payload: bytes and str as they are, anything else as JSON; None is `{}`."""
+    """The request payload, checked as Lambda's front end checks an Invoke body.
+
+    bytes and str must be one JSON document (empty is `{}`), anything else is encoded as JSON,
+    None is `{}`. Raises InvalidRequestContentError with Lambda's message (not JSON, invalid
+    UTF-8, NaN or Infinity, nested deeper than 1,000 levels) or RequestTooLargeError.
+    Example: encode_event({"id": 1}) == b'{"id": 1}'
+    """
     if event is None:
-        data = b"{}"
-    elif isinstance(event, bytes):
-        data = event
-    elif isinstance(event, str):
-        data = event.encode()
-    else:
+        return b"{}"
+    if isinstance(event, str):
         try:
-            data = jsonfast.dumps(event).encode()
-        except (TypeError, ValueError) as e:
+            event = event.encode()
+        except UnicodeEncodeError as e:
             raise InvalidRequestContentError(
-                f"Could not serialize the event as JSON: {e}"
+                f"{payload.PREFIX}the event is not valid Unicode: {e.reason} at {e.start}"
             ) from None
+    text = isinstance(event, bytes)
+    data = (event or b"{}") if text else payload.dumps(event)
     if len(data) > limit:
         raise RequestTooLargeError(
             f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
         )
+    if text:
+        payload.parse(data)
     return data
 
 

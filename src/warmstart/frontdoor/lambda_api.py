@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import threading
 import time
-import zipfile
-from io import BytesIO
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from ..api import Runtime
+from ..engine import payload
 from ..engine.events import ASYNC_PAYLOAD_LIMIT
-from ..engine.runtime import jsonfast
 from ..engine.service import LATEST, SYNC_PAYLOAD_LIMIT, Function, Version, new_request_id
 from ..errors import (
     InvalidParameterValueError,
@@ -37,9 +35,11 @@ from ..errors import (
     UnsupportedRuntimeError,
 )
 from ..observe.metrics import Metrics
-from ..spec import FunctionSpec
+from ..spec import FunctionSpec, validate
 from .asgi import BodyTooLarge, Receive, Request, Router, Scope, Send, read_body, send
 from .sigv4 import SignatureError, Verifier
+from .unzip import UNZIPPED_LIMIT, unpack
+from .validation import check_environment, check_input, preload
 
 __all__ = ["ApiError", "LambdaApi"]
 
@@ -54,7 +54,7 @@ FUNCTION_NAME = re.compile(
     r"([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
 )
 TAIL_BYTES = 4096
-UNZIPPED_LIMIT = 262_144_000
+UNRESERVED_MINIMUM = 100  # concurrency Lambda keeps for functions without a reservation
 JSON = (b"content-type", b"application/json")
 Response = tuple[int, bytes, list[tuple[bytes, bytes]]]
 
@@ -142,8 +142,9 @@ class LambdaApi:
         self.verifier = verifier
         self.metrics = metrics
         self.code_root = code_root or runtime.config.state_dir / "functions"
-        self._created: dict[str, Path] = {}  # code folders of functions made by CreateFunction
+        self._created: set[str] = set()  # functions with code folders this API unpacked
         self._code_info: dict[Path, tuple[int, str]] = {}
+        threading.Thread(target=preload, name="lambda-model", daemon=True).start()
         self.router = Router()
         r = self.router.add
         r("GET", "/2015-03-31/functions", self.list_functions)
@@ -152,6 +153,7 @@ class LambdaApi:
         r("DELETE", "/2015-03-31/functions/{name}", self.delete_function)
         r("GET", "/2015-03-31/functions/{name}/configuration", self.get_configuration)
         r("PUT", "/2015-03-31/functions/{name}/configuration", self.update_configuration)
+        r("PUT", "/2015-03-31/functions/{name}/code", self.update_code)
         r("POST", "/2015-03-31/functions/{name}/versions", self.publish_version)
         r("GET", "/2015-03-31/functions/{name}/versions", self.list_versions)
         r("POST", "/2015-03-31/functions/{name}/aliases", self.create_alias)
@@ -274,17 +276,7 @@ class LambdaApi:
                     {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
                     body,
                 )
-            if not body:
-                body = b"{}"
-            else:
-                try:
-                    jsonfast.loads(body)
-                except ValueError as e:
-                    raise ApiError(
-                        400,
-                        "InvalidRequestContentException",
-                        f"Could not parse request body into json: {e}",
-                    ) from None
+            body = body or b"{}"  # its JSON is checked once, by the engine (encode_event)
             cc = None
             if client_context:
                 try:
@@ -300,6 +292,7 @@ class LambdaApi:
                 rid = self.service.invoke_async(name, body, qualifier, client_context=cc)
                 return 202, b"", [(b"x-amzn-requestid", rid.encode())]
             if invocation_type == b"DryRun":
+                payload.parse(body)
                 self.service.resolve(name, qualifier)
                 return 204, b"", [(b"x-amzn-requestid", new_request_id().encode())]
             if invocation_type != b"RequestResponse":
@@ -404,20 +397,29 @@ class LambdaApi:
 
     # -- management ------------------------------------------------------------------------
 
+    def _input(self, operation: str, request: Request) -> dict[str, Any]:
+        """The operation's input from the request, checked against botocore's model."""
+        uri = {"FunctionName": request.params["name"]} if "name" in request.params else {}
+        if "alias" in request.params:
+            uri["Name"] = request.params["alias"]
+        return check_input(operation, _json(request), uri, request.query)
+
     def _version(self, name: str, qualifier: str | None) -> Version:
         return self.service.resolve(name, qualifier)[0]
 
     async def list_functions(self, request: Request) -> Response:
+        given = self._input("ListFunctions", request)
         fns = sorted(self.service.functions.values(), key=lambda f: f.name)
         versions: list[Version] = []
         for fn in fns:
             versions.append(fn.latest)
-            if request.query.get("FunctionVersion") == "ALL":
+            if given.get("FunctionVersion") == "ALL":
                 versions += fn.versions.values()
-        return _page(request, "Functions", [self.configuration(v) for v in versions])
+        return _page(given, "Functions", [self.configuration(v) for v in versions])
 
     async def get_function(self, request: Request) -> Response:
-        version = self._version(request.params["name"], request.query.get("Qualifier"))
+        given = self._input("GetFunction", request)
+        version = self._version(given["FunctionName"], given.get("Qualifier"))
         doc: dict[str, Any] = {
             "Configuration": self.configuration(version),
             "Code": {"RepositoryType": "S3", "Location": version.spec.code_dir.as_uri()},
@@ -427,14 +429,14 @@ class LambdaApi:
         return _ok(doc)
 
     async def get_configuration(self, request: Request) -> Response:
-        return _ok(
-            self.configuration(
-                self._version(request.params["name"], request.query.get("Qualifier"))
-            )
-        )
+        given = self._input("GetFunctionConfiguration", request)
+        return _ok(self.configuration(self._version(given["FunctionName"], given.get("Qualifier"))))
 
     async def update_configuration(self, request: Request) -> Response:
-        body = _json(request)
+        given = self._input("UpdateFunctionConfiguration", request)
+        fn = self.service.function(given["FunctionName"])
+        _check_revision(fn.latest, given)
+        spec = fn.latest.spec
         changes: dict[str, Any] = {}
         fields = {
             "MemorySize": "memory_size",
@@ -443,104 +445,151 @@ class LambdaApi:
             "Runtime": "runtime",
         }
         for key, attr in fields.items():
-            if key in body:
-                changes[attr] = body[key]
-        if "Environment" in body:
-            changes["environment"] = dict((body["Environment"] or {}).get("Variables") or {})
-        if "EphemeralStorage" in body:
-            changes["ephemeral_storage_mb"] = body["EphemeralStorage"].get("Size", 512)
-        if "LoggingConfig" in body:
-            lc = body["LoggingConfig"] or {}
-            changes["log_format"] = lc.get("LogFormat", "Text")
-            changes["application_log_level"] = lc.get("ApplicationLogLevel")
-        name = request.params["name"]
-        await _in_thread(lambda: self.service.configure(name, **changes))
-        return _ok(self.configuration(self.service.function(name).latest))
+            if key in given:
+                changes[attr] = given[key]
+        if "Environment" in given:
+            changes["environment"] = _variables(given)
+        if "EphemeralStorage" in given:
+            changes["ephemeral_storage_mb"] = given["EphemeralStorage"]["Size"]
+        if "LoggingConfig" in given:
+            lc = given["LoggingConfig"]
+            changes["log_format"] = lc.get("LogFormat", spec.log_format)
+            changes["application_log_level"] = lc.get(
+                "ApplicationLogLevel", spec.application_log_level
+            )
+        await _in_thread(lambda: self.service.configure(fn.name, **changes))
+        return _ok(self.configuration(fn.latest))
+
+    async def update_code(self, request: Request) -> Response:
+        """UpdateFunctionCode: a new zip for $LATEST; its environments are replaced."""
+        given = self._input("UpdateFunctionCode", request)
+        fn = self.service.function(given["FunctionName"])
+        _check_revision(fn.latest, given)
+        archive = _zip_file(given)
+        changes: dict[str, Any] = {}
+        if "Architectures" in given:
+            changes["architecture"] = given["Architectures"][0]
+        unpacked = await _in_thread(lambda: unpack(archive, self.code_root, fn.name))
+        if given.get("DryRun"):  # the zip is checked by unpacking it; nothing changes
+            self._discard_code(fn.name, unpacked.folder)
+            return _ok(self.configuration(fn.latest))
+        old = fn.latest.spec.code_dir
+        try:
+            await _in_thread(
+                lambda: self.service.configure(fn.name, code_dir=unpacked.folder, **changes)
+            )
+        except BaseException:
+            self._discard_code(fn.name, unpacked.folder)
+            raise
+        self._code_info[unpacked.folder] = (unpacked.size, unpacked.sha256)
+        self._created.add(fn.name)
+        if not any(v.spec.code_dir == old for v in fn.versions.values()):
+            self._discard_code(fn.name, old)  # unless a published version still runs it
+        version = fn.latest
+        if given.get("Publish"):
+            version = fn.versions[self.service.publish_version(fn.name)]
+        return _ok(self.configuration(version))
+
+    def _discard_code(self, name: str, folder: Path) -> None:
+        """Remove a code folder this API unpacked (never one a template points at), and the
+        function's folder if nothing else is left in it."""
+        if folder.parent == self.code_root / name:
+            shutil.rmtree(folder, ignore_errors=True)
+            self._code_info.pop(folder, None)
+            with contextlib.suppress(OSError):
+                folder.parent.rmdir()
 
     async def publish_version(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
+        given = self._input("PublishVersion", request)
+        fn = self.service.function(given["FunctionName"])
+        _check_revision(fn.latest, given)
         number = self.service.publish_version(fn.name)
         return _ok(self.configuration(fn.versions[number]), 201)
 
     async def list_versions(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
+        given = self._input("ListVersionsByFunction", request)
+        fn = self.service.function(given["FunctionName"])
         versions = [fn.latest, *sorted(fn.versions.values(), key=lambda v: int(v.name))]
-        return _page(request, "Versions", [self.configuration(v) for v in versions])
+        return _page(given, "Versions", [self.configuration(v) for v in versions])
 
     async def create_alias(self, request: Request) -> Response:
-        body = _json(request)
-        fn = self.service.function(request.params["name"])
-        alias, version = body.get("Name"), body.get("FunctionVersion")
-        if not alias or not version:
-            raise ApiError(
-                400, "InvalidParameterValueException", "Name and FunctionVersion are required"
-            )
-        self.service.create_alias(fn.name, alias, version)
-        return _ok(self._alias(fn, alias), 201)
+        given = self._input("CreateAlias", request)
+        fn = self.service.function(given["FunctionName"])
+        self.service.create_alias(fn.name, given["Name"], given["FunctionVersion"])
+        return _ok(self._alias(fn, given["Name"]), 201)
 
     async def get_alias(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
-        alias = request.params["alias"]
+        given = self._input("GetAlias", request)
+        fn = self.service.function(given["FunctionName"])
+        alias = given["Name"]
         if alias not in fn.aliases:
             raise ResourceNotFoundError(f"Alias not found: {self.service._arn(fn.name, alias)}")
         return _ok(self._alias(fn, alias))
 
     async def update_alias(self, request: Request) -> Response:
-        body = _json(request)
-        fn = self.service.function(request.params["name"])
-        alias = request.params["alias"]
+        given = self._input("UpdateAlias", request)
+        fn = self.service.function(given["FunctionName"])
+        alias = given["Name"]
         if alias not in fn.aliases:
             raise ResourceNotFoundError(f"Alias not found: {self.service._arn(fn.name, alias)}")
-        self.service.create_alias(
-            fn.name, alias, body.get("FunctionVersion", fn.aliases[alias]), update=True
-        )
+        version = given.get("FunctionVersion", fn.aliases[alias])
+        self.service.create_alias(fn.name, alias, version, update=True)
         return _ok(self._alias(fn, alias))
 
     async def list_aliases(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
-        wanted = request.query.get("FunctionVersion")
+        given = self._input("ListAliases", request)
+        fn = self.service.function(given["FunctionName"])
+        wanted = given.get("FunctionVersion")
         aliases = [
             self._alias(fn, a)
             for a in sorted(fn.aliases)
             if wanted is None or fn.aliases[a] == wanted
         ]
-        return _page(request, "Aliases", aliases)
+        return _page(given, "Aliases", aliases)
 
     async def put_concurrency(self, request: Request) -> Response:
-        body = _json(request)
-        value = body.get("ReservedConcurrentExecutions")
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        given = self._input("PutFunctionConcurrency", request)
+        value = given["ReservedConcurrentExecutions"]
+        fn = self.service.function(given["FunctionName"])
+        account = self.service.config.account_concurrency
+        others = sum(f.reserved or 0 for f in self.service.functions.values() if f is not fn)
+        if account - others - value < min(UNRESERVED_MINIMUM, account):
             raise ApiError(
                 400,
                 "InvalidParameterValueException",
-                "ReservedConcurrentExecutions must be an integer >= 0",
+                "Specified ReservedConcurrentExecutions for function decreases account's "
+                "UnreservedConcurrentExecution below its minimum value of "
+                f"[{min(UNRESERVED_MINIMUM, account)}].",
             )
-        fn = self.service.function(request.params["name"])
         self.service.put_reserved_concurrency(fn.name, value)
         return _ok({"ReservedConcurrentExecutions": value})
 
     async def get_concurrency(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
+        given = self._input("GetFunctionConcurrency", request)
+        fn = self.service.function(given["FunctionName"])
         return _ok({} if fn.reserved is None else {"ReservedConcurrentExecutions": fn.reserved})
 
     async def delete_concurrency(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
+        given = self._input("DeleteFunctionConcurrency", request)
+        fn = self.service.function(given["FunctionName"])
         self.service.put_reserved_concurrency(fn.name, None)
         return 204, b"", []
 
     async def put_provisioned(self, request: Request) -> Response:
-        body = _json(request)
-        name, qualifier = request.params["name"], request.query.get("Qualifier")
-        count = body.get("ProvisionedConcurrentExecutions")
-        if not qualifier:
-            raise ApiError(400, "InvalidParameterValueException", "Qualifier is required")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ApiError(
+        given = self._input("PutProvisionedConcurrencyConfig", request)
+        name, qualifier = given["FunctionName"], given["Qualifier"]
+        count = given["ProvisionedConcurrentExecutions"]
+        version = self._version(name, qualifier)  # not found: 404 now, not later
+        account = self.service.config.account_concurrency
+        spare = self.service._capacity - min(UNRESERVED_MINIMUM, account)
+        if version.function.reserved is None and count > spare:
+            raise ApiError(  # and INIT is not started for more environments than can ever run
                 400,
                 "InvalidParameterValueException",
-                "ProvisionedConcurrentExecutions must be an integer >= 1",
+                "Specified ConcurrentExecutions for function decreases account's "
+                "UnreservedConcurrentExecution below its minimum value of "
+                f"[{min(UNRESERVED_MINIMUM, account)}].",
             )
-        self._version(name, qualifier)  # not found: 404 now, not later
         failure: list[Exception] = []
 
         def provision() -> None:  # INIT takes a while: answer IN_PROGRESS, as Lambda does
@@ -563,10 +612,8 @@ class LambdaApi:
         return _ok(_provisioned_doc(doc), 202)
 
     async def get_provisioned(self, request: Request) -> Response:
-        name, qualifier = request.params["name"], request.query.get("Qualifier")
-        if not qualifier:
-            raise ApiError(400, "InvalidParameterValueException", "Qualifier is required")
-        doc = self.service.provisioned_concurrency(name, qualifier)
+        given = self._input("GetProvisionedConcurrencyConfig", request)
+        doc = self.service.provisioned_concurrency(given["FunctionName"], given["Qualifier"])
         if doc is None:
             raise ApiError(
                 404,
@@ -592,70 +639,68 @@ class LambdaApi:
         )
 
     async def create_function(self, request: Request) -> Response:
-        body = _json(request)
-        name = body.get("FunctionName")
-        if not isinstance(name, str):
-            raise ApiError(400, "InvalidParameterValueException", "FunctionName is required")
-        _check_name(name)
+        """CreateFunction: every field is checked before the zip is unpacked."""
+        given = self._input("CreateFunction", request)
+        name = given["FunctionName"]
         if name in self.service.functions:
             raise ResourceConflictError(f"Function already exist: {name}")
-        if (body.get("PackageType") or "Zip") != "Zip":
+        if given.get("PackageType", "Zip") != "Zip":
             raise ApiError(
                 400, "InvalidParameterValueException", "Only Zip packages can run locally"
             )
-        code = body.get("Code") or {}
-        if "ZipFile" not in code:
+        if "Runtime" not in given or "Handler" not in given:
             raise ApiError(
                 400,
                 "InvalidParameterValueException",
-                "Code.ZipFile is required: S3 and image code cannot be fetched",
+                "Runtime and Handler are mandatory parameters for functions created with "
+                "deployment packages.",
             )
-        try:
-            archive = base64.b64decode(code["ZipFile"], validate=True)
-        except ValueError:
-            raise ApiError(
-                400, "InvalidParameterValueException", "Code.ZipFile is not base64"
-            ) from None
-        folder = await _in_thread(lambda: unpack(archive, self.code_root / name))
-        env = (body.get("Environment") or {}).get("Variables") or {}
-        logging_config = body.get("LoggingConfig") or {}
+        archive = _zip_file(given["Code"])
+        logging_config = given.get("LoggingConfig", {})
         spec = FunctionSpec(
             name=name,
-            handler=body.get("Handler") or "",
-            code_dir=folder,
-            runtime=body.get("Runtime") or "",
-            memory_size=body.get("MemorySize", 128),
-            timeout=body.get("Timeout", 3),
-            environment={str(k): str(v) for k, v in env.items()},
-            architecture=(body.get("Architectures") or ["x86_64"])[0],
-            ephemeral_storage_mb=(body.get("EphemeralStorage") or {}).get("Size", 512),
+            handler=given["Handler"],
+            code_dir=self.code_root,  # a folder that exists, until the zip is unpacked
+            runtime=given["Runtime"],
+            memory_size=given.get("MemorySize", 128),
+            timeout=given.get("Timeout", 3),
+            environment=_variables(given),
+            architecture=given.get("Architectures", ["x86_64"])[0],
+            ephemeral_storage_mb=given.get("EphemeralStorage", {}).get("Size", 512),
             log_format=logging_config.get("LogFormat", "Text"),
             application_log_level=logging_config.get("ApplicationLogLevel"),
         )
+        self.code_root.mkdir(parents=True, exist_ok=True)
+        validate(spec)
+        unpacked = await _in_thread(lambda: unpack(archive, self.code_root, name))
         try:
-            await _in_thread(lambda: self.service.add_function(spec))
-        except Exception:
-            shutil.rmtree(folder, ignore_errors=True)
+            await _in_thread(
+                lambda: self.service.add_function(spec.replace(code_dir=unpacked.folder))
+            )
+        except BaseException:
+            self._discard_code(name, unpacked.folder)
             raise
-        self._created[name] = folder
+        self._code_info[unpacked.folder] = (unpacked.size, unpacked.sha256)
+        self._created.add(name)
         fn = self.service.function(name)
         version = fn.latest
-        if body.get("Publish"):
+        if given.get("Publish"):
             version = fn.versions[self.service.publish_version(name)]
         return _ok(self.configuration(version), 201)
 
     async def delete_function(self, request: Request) -> Response:
-        fn = self.service.function(request.params["name"])
-        if request.query.get("Qualifier") not in (None, LATEST):
+        given = self._input("DeleteFunction", request)
+        fn = self.service.function(given["FunctionName"])
+        if given.get("Qualifier") not in (None, LATEST):
             raise ApiError(
                 400,
                 "InvalidParameterValueException",
                 "Deleting one version is not supported; delete the function",
             )
         await _in_thread(lambda: self.service.delete_function(fn.name))
-        folder = self._created.pop(fn.name, None)
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        if fn.name in self._created:
+            self._created.discard(fn.name)
+            shutil.rmtree(self.code_root / fn.name, ignore_errors=True)
         return 204, b"", []
 
     async def get_metrics(self, request: Request) -> Response:
@@ -690,12 +735,7 @@ def _raw_path(scope: Scope) -> bytes:
 def _json(request: Request) -> dict[str, Any]:
     if not request.body:
         return {}
-    try:
-        body = json.loads(request.body)
-    except ValueError as e:
-        raise ApiError(
-            400, "InvalidRequestContentException", f"Could not parse request body: {e}"
-        ) from None
+    body = payload.parse(request.body)  # as an Invoke body: deep, NaN or not UTF-8 is a 400
     if not isinstance(body, dict):
         raise ApiError(400, "InvalidRequestContentException", "The request body must be an object")
     return body
@@ -709,19 +749,52 @@ def _ok(doc: dict[str, Any], status: int = 200) -> Response:
     )
 
 
-def _page(request: Request, key: str, items: list[Any]) -> Response:
-    """Marker/MaxItems pagination as the list calls do it."""
-    try:
-        start = int(request.query.get("Marker", "0") or 0)
-        size = int(request.query.get("MaxItems", "50") or 50)
-    except ValueError:
+def _page(given: dict[str, Any], key: str, items: list[Any]) -> Response:
+    """Marker/MaxItems pagination as the list calls do it (a Marker is a NextMarker given)."""
+    marker = given.get("Marker", "0")
+    if not re.fullmatch("[0-9]+", marker):
         raise ApiError(
-            400, "InvalidParameterValueException", "Marker and MaxItems are numbers"
-        ) from None
+            400,
+            "InvalidParameterValueException",
+            f"1 validation error detected: Value '{marker}' at 'marker' failed to satisfy "
+            "constraint: Member must be a NextMarker this API returned",
+        )
+    start, size = int(marker), given.get("MaxItems", 50)
     doc: dict[str, Any] = {key: items[start : start + size]}
     if start + size < len(items):
         doc["NextMarker"] = str(start + size)
     return _ok(doc)
+
+
+def _check_revision(version: Version, given: dict[str, Any]) -> None:
+    if given.get("RevisionId") not in (None, version.revision):
+        raise ApiError(
+            412,
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. "
+            "Call the GetFunction/GetAlias API to retrieve the latest Revision Id",
+        )
+
+
+def _variables(given: dict[str, Any]) -> dict[str, str]:
+    """Environment.Variables of a checked request, held to Lambda's own rules."""
+    variables: dict[str, str] = given.get("Environment", {}).get("Variables", {})
+    check_environment(variables)
+    return dict(variables)
+
+
+def _zip_file(code: dict[str, Any]) -> bytes:
+    """The archive in a checked FunctionCode (CreateFunction) or UpdateFunctionCode request."""
+    if "ZipFile" not in code:
+        raise ApiError(
+            400,
+            "InvalidParameterValueException",
+            "ZipFile is required: S3 and image code cannot be fetched",
+        )
+    try:
+        return base64.b64decode(code["ZipFile"], validate=True)
+    except ValueError:
+        raise ApiError(400, "InvalidParameterValueException", "ZipFile is not base64") from None
 
 
 async def _in_thread(job: Any) -> Any:
@@ -737,69 +810,3 @@ async def _lifespan(receive: Receive, send_: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send_({"type": "lifespan.shutdown.complete"})
             return
-
-
-def unpack(archive: bytes, target: Path) -> Path:
-    """Unpack a function's zip into a new folder under target, refusing anything unsafe.
-
-    Absolute paths, `..` and links that point outside the folder are refused before anything is
-    written (InvalidParameterValueException), as is more than Lambda's 250 MB unzipped.
-    """
-    try:
-        zf = zipfile.ZipFile(BytesIO(archive))
-    except zipfile.BadZipFile:
-        raise ApiError(
-            400,
-            "InvalidParameterValueException",
-            "Could not unzip uploaded file. Please check your file, then try to upload again.",
-        ) from None
-    total = 0
-    links: dict[str, str] = {}
-    for info in zf.infolist():
-        name = info.filename
-        parts = PurePosixPath(name).parts
-        if (
-            name.startswith(("/", "\\"))
-            or (parts and ":" in parts[0])
-            or ".." in parts
-            or "\\" in name
-        ):
-            raise ApiError(
-                400, "InvalidParameterValueException", f"Unsafe path in the zip file: {name!r}"
-            )
-        total += info.file_size
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link
-            links[name] = zf.read(info).decode("utf-8", "replace")
-    if total > UNZIPPED_LIMIT:
-        raise ApiError(
-            400,
-            "InvalidParameterValueException",
-            f"Unzipped size must be smaller than {UNZIPPED_LIMIT} bytes",
-        )
-    for name, dest in links.items():
-        resolved = os.path.normpath(os.path.join(os.path.dirname(name), dest))
-        if dest.startswith("/") or resolved == ".." or resolved.startswith("../"):
-            raise ApiError(
-                400,
-                "InvalidParameterValueException",
-                f"Link in the zip file points outside it: {name!r} -> {dest!r}",
-            )
-    folder = target / hashlib.sha256(archive).hexdigest()[:16]
-    staging = target / f".{folder.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
-        for info in zf.infolist():
-            if info.filename in links:
-                path = staging / info.filename
-                path.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(links[info.filename], path)
-            else:
-                zf.extract(info, staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
