@@ -212,3 +212,14 @@ def test_cli_events(tmp_path, given, message):
     assert p.returncode == 2, err
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_an_event_the_front_door_allows_but_the_runtime_cannot_parse_is_an_unmarshal_error(
+    make_runtime,
+):
+    # 1,000 levels pass Lambda's front door; Python's json in the environment gives up a little
+    # earlier, and the AWS runtime reports that as Runtime.UnmarshalError.
+    rt = make_runtime(spec("Echo", "echo.handler"))
+    res = rt.invoke("Echo", nested(1000))
+    assert res.error_type == "Runtime.UnmarshalError", res.payload
+    assert res.payload["errorMessage"].startswith("Unable to unmarshal input: ")

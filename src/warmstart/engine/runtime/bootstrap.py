@@ -366,7 +366,7 @@ def serve(
                 raise Fault("Runtime.LambdaContextUnmarshalError", str(e)) from None
             try:
                 payload = loads(event)
-            except ValueError as e:
+            except (ValueError, RecursionError) as e:  # the AWS runtime catches both
                 raise Fault("Runtime.UnmarshalError", f"Unable to unmarshal input: {e}") from None
             payload = marshal(handler(payload, context))
         except Fault as f:
