@@ -106,9 +106,16 @@ def test_code_behind_a_folder_only_root_may_enter_runs(make_runtime, tmp_path):
     code.mkdir(mode=0o755)
     (code / "app.py").write_text("import os\n\ndef handler(event, context):\n    return 1\n")
     rt = make_runtime(spec("Behind", "app.handler", code_dir=code))
-    assert rt.warnings == [] or not any("Behind" in w for w in rt.warnings)
+    assert not any("Behind" in w for w in rt.warnings)
     res = rt.invoke("Behind", {})
     assert res.payload == 1, res.payload
+    # Code that appears there later (UpdateFunctionCode unpacks beside the old) runs too.
+    later = closed / "later"
+    later.mkdir(mode=0o755)
+    (later / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    rt.configure("Behind", code_dir=later)
+    res = rt.invoke("Behind", {})
+    assert res.payload == 2, res.payload
     # Made passable in the zygote's own mount namespace only: the machine's is untouched.
     assert str(closed) not in Path("/proc/self/mountinfo").read_text()
 

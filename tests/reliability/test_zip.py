@@ -16,6 +16,7 @@ import os
 import stat
 import struct
 import sys
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -291,6 +292,10 @@ def test_update_function_code(client, server, canary):
     assert json.loads(client.invoke(FunctionName="Updated")["Payload"].read()) == "three"
     res = client.invoke(FunctionName="Updated", Qualifier="1")  # a published version keeps its code
     assert json.loads(res["Payload"].read()) == "two"
+    client.update_function_code(FunctionName="Updated", ZipFile=_source("four"))
+    time.sleep(2.5)  # the code watch looks every second: it must leave version 1's environment
+    res = client.invoke(FunctionName="Updated", Qualifier="1", LogType="Tail")
+    assert "Init Duration" not in base64.b64decode(res["LogResult"]).decode()
 
     before = snapshot(code_root, canary)
     revision = client.get_function(FunctionName="Updated")["Configuration"]["RevisionId"]
@@ -306,7 +311,7 @@ def test_update_function_code(client, server, canary):
     client.update_function_code(FunctionName="Updated", ZipFile=_source("dry"), DryRun=True)
     assert snapshot(code_root, canary) == before
     assert client.get_function(FunctionName="Updated")["Configuration"]["RevisionId"] == revision
-    assert json.loads(client.invoke(FunctionName="Updated")["Payload"].read()) == "three"
+    assert json.loads(client.invoke(FunctionName="Updated")["Payload"].read()) == "four"
 
     with pytest.raises(client.exceptions.PreconditionFailedException):
         client.update_function_code(FunctionName="Updated", ZipFile=_source("x"), RevisionId="no")

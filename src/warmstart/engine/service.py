@@ -273,7 +273,8 @@ class Service:
         self._closed = False
         self._busy: set[Environment] = set()
         self._unreserved_used = 0
-        self._code: dict[str, tuple[int, int, int]] = {}  # code fingerprints, by function
+        # Code folders and their fingerprint, by function.
+        self._code: dict[str, tuple[tuple[Path, ...], tuple[int, int, int]]] = {}
         self._events: EventQueue | None = None
         self._in_flight = 0  # invocations past _acquire (guarded by the lock)
         self.warnings: list[str] = []
@@ -1293,10 +1294,13 @@ class Service:
                 self._code.pop(fn.name, None)  # nothing runs the old code: nothing to replace
                 continue
             spec = fn.latest.spec
-            now = fingerprint([spec.code_dir, *spec.layers])
+            folders = (spec.code_dir, *spec.layers)
+            now = (folders, fingerprint(list(folders)))
             before = self._code.setdefault(fn.name, now)
             if now != before:
                 self._code[fn.name] = now
+                if before[0] != folders:  # new code elsewhere (UpdateFunctionCode): $LATEST's
+                    continue  # environments went with that change; versions keep theirs
                 log.info("%s: code changed; its environments are replaced", fn.name)
                 for snapshot in snapshots:
                     snapshot.discard()  # taken again, from the new code, when next needed

@@ -103,23 +103,25 @@ class Passage:
             if path in self.done:
                 continue
             try:
-                self._reach(os.path.realpath(path))
+                if self._reach(os.path.realpath(path)):
+                    self.done.add(path)  # (one missing now is looked at again next time)
             except OSError as e:
                 return f"{path}: {e.strerror or e}"
-            self.done.add(path)
         return ""
 
-    def _reach(self, path: str) -> None:
-        if not os.path.exists(path):
-            return
-        parts = [p for p in path.split("/") if p]
+    def _reach(self, path: str) -> bool:
+        """Whether all of the path exists, made passable. A covered folder shows only what was
+        bound back into it: whether the rest exists is asked of the original."""
         current = "/"
-        for name in parts:
+        for name in (p for p in path.split("/") if p):
             if current != "/" and not _passable(os.stat(current).st_mode):
                 self._cover(current)
-            if current in self.covered:
-                self._expose(current, name)
+            if current in self.covered and not self._expose(current, name):
+                return False
             current = os.path.join(current, name)
+            if not os.path.lexists(current):
+                return False
+        return True
 
     def _namespace(self) -> None:
         if self.private:
@@ -154,17 +156,21 @@ class Passage:
             raise
         self.covered[directory] = original
 
-    def _expose(self, directory: str, name: str) -> None:
+    def _expose(self, directory: str, name: str) -> bool:
+        """Bind `name` of the covered folder's original back in; False if it has none."""
         key = os.path.join(directory, name)
         if key in self.exposed:
-            return
+            return True
         source = f"/proc/self/fd/{self.covered[directory]}/{name}"
+        if not os.path.exists(source):
+            return False
         if os.path.isdir(source):
             os.mkdir(key, 0o711)
         else:
             os.close(os.open(key, os.O_WRONLY | os.O_CREAT, 0o644))
         _check(_c().mount(source.encode(), key.encode(), None, MS_BIND | MS_REC, None), key)
         self.exposed.add(key)
+        return True
 
 
 def needed(cfg: Dict[str, Any]) -> List[str]:
