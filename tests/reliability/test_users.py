@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -116,6 +117,13 @@ def test_code_behind_a_folder_only_root_may_enter_runs(make_runtime, tmp_path):
     rt.configure("Behind", code_dir=later)
     res = rt.invoke("Behind", {})
     assert res.payload == 2, res.payload
+    # And code removed and made anew under the same name (a function deleted, created again).
+    shutil.rmtree(later)
+    later.mkdir(mode=0o755)
+    (later / "app.py").write_text("def handler(event, context):\n    return 3\n")
+    rt.recycle("Behind")
+    res = rt.invoke("Behind", {})
+    assert res.payload == 3, res.payload
     # Made passable in the zygote's own mount namespace only: the machine's is untouched.
     assert str(closed) not in Path("/proc/self/mountinfo").read_text()
 

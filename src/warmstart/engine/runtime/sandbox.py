@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Set
 
 CLONE_NEWNS = 0x00020000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MNT_DETACH = 2
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
 NPROC = 1024  # Lambda: 1,024 processes and threads per environment
 
@@ -100,7 +101,7 @@ class Passage:
     def ensure(self, paths: Iterable[str]) -> str:
         """Make every path reachable; '' when it is, else why not (the first problem)."""
         for path in paths:
-            if path in self.done:
+            if path in self.done and _live(path):
                 continue
             try:
                 if self._reach(os.path.realpath(path)):
@@ -159,18 +160,47 @@ class Passage:
     def _expose(self, directory: str, name: str) -> bool:
         """Bind `name` of the covered folder's original back in; False if it has none."""
         key = os.path.join(directory, name)
-        if key in self.exposed:
-            return True
         source = f"/proc/self/fd/{self.covered[directory]}/{name}"
         if not os.path.exists(source):
             return False
-        if os.path.isdir(source):
+        if key in self.exposed:
+            shown = os.fstat(self.covered[key]) if key in self.covered else os.stat(key)
+            if _same(shown, os.stat(source)):
+                return True
+            # Removed and made anew since it was bound (a function deleted and created again):
+            # the bind still shows the old one.
+            self._forget(key)
+        elif os.path.isdir(source):
             os.mkdir(key, 0o711)
         else:
             os.close(os.open(key, os.O_WRONLY | os.O_CREAT, 0o644))
         _check(_c().mount(source.encode(), key.encode(), None, MS_BIND | MS_REC, None), key)
         self.exposed.add(key)
         return True
+
+    def _forget(self, key: str) -> None:
+        """Take away what was mounted at `key` (and below it), to bind it anew."""
+        if key in self.covered:  # its tmpfs, with everything bound into it, then the bind
+            _check(_c().umount2(key.encode(), MNT_DETACH), f"umount {key}")
+        _check(_c().umount2(key.encode(), MNT_DETACH), f"umount {key}")
+        below = key + "/"
+        for k in [k for k in self.covered if k == key or k.startswith(below)]:
+            os.close(self.covered.pop(k))
+        self.exposed = {k for k in self.exposed if k != key and not k.startswith(below)}
+        self.done.clear()  # paths through it are reached anew
+
+
+def _live(path: str) -> bool:
+    """Whether what the path shows still exists (a bind of a folder removed since shows an
+    empty folder with no links: the path was removed and, maybe, made anew)."""
+    try:
+        return os.stat(path).st_nlink > 0
+    except OSError:
+        return False
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def needed(cfg: Dict[str, Any]) -> List[str]:
