@@ -362,7 +362,7 @@ class Resolver:
         items = self.resolve(items, where)
         if isinstance(delimiter, Unresolved) or isinstance(items, Unresolved):
             return delimiter if isinstance(delimiter, Unresolved) else items
-        expect_list(items, where, f"a list to join (Fn::Join takes {shape})")
+        expect_list(items, where, "a list of values to join")
         parts = []
         for item in items:
             if isinstance(item, Unresolved):

@@ -194,9 +194,8 @@ def _yaml(text: str) -> Any:
         loader = CfnLoader(text)  # checks every character first
     except yaml.reader.ReaderError as e:
         line = text[: e.position].count("\n") + 1
-        raise TemplateError(
-            f"character {e.character!r} is not allowed in YAML", f"line {line}"
-        ) from None
+        char = chr(e.character) if isinstance(e.character, int) else e.character
+        raise TemplateError(f"character {char!r} is not allowed in YAML", f"line {line}") from None
     try:
         node = loader.get_single_node()
         if node is None:
