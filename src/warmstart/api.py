@@ -42,9 +42,8 @@ def _expect(value: Any, kinds: type | tuple[type, ...], what: str, name: str) ->
 
 
 def _function(name: Any, argument: str = "function") -> None:
-    _expect(name, str, "a function name or ARN (a str)", argument)
-    if not name:
-        raise ArgumentError(f"{argument} must be a function name or ARN (got '')")
+    if not isinstance(name, str) or not name:
+        raise ArgumentError(f"{argument} must be a function name or ARN (a str) (got {name!r:.60})")
 
 
 def _options(
