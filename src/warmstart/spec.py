@@ -28,9 +28,8 @@ ENV_VARS_MAX_BYTES = 4096
 MAX_LAYERS = 5
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
-HANDLER_RE = re.compile(
-    r"^[^\s\x00]{1,128}$"
-)  # Lambda's API accepts any of these; the runtime judges
+# Lambda's API accepts any of these; the runtime judges.
+HANDLER_RE = re.compile(r"^[^\s\x00]{1,128}$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]\w*$")
 PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
 LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
@@ -113,9 +112,11 @@ class FunctionSpec:
 def _check_range(spec: FunctionSpec, prop: str, value: Any, bounds: tuple[int, int]) -> None:
     lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(spec.name, prop, f"must be an integer from {lo} to {hi} (got {value!r})")
+        raise SpecError(
+            spec.name, prop, f"must be an integer from {lo} to {hi} (got {_short(value)})"
+        )
     if not lo <= value <= hi:
-        raise SpecError(spec.name, prop, f"{value!r} is outside {lo}..{hi}")
+        raise SpecError(spec.name, prop, f"{value} is outside {lo}..{hi}")
 
 
 def _check_text(spec: FunctionSpec, prop: str, value: Any, what: str = "a text") -> None:
@@ -135,10 +136,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:56] + "...'"
 
 
-def _is_dir(path: Any) -> bool:
+def folder_exists(path: Any) -> bool:
+    """Whether path is a Path to a folder; a name the filesystem cannot take is not one.
+
+    Example: folder_exists(Path("x" * 5000)) -> False (Path.is_dir raises ENAMETOOLONG)
+    """
     try:
         return isinstance(path, Path) and path.is_dir()
-    except OSError:  # a name too long for the filesystem...
+    except OSError:
         return False
 
 
@@ -164,7 +169,7 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
     _check_range(spec, "EphemeralStorage.Size", spec.ephemeral_storage_mb, EPHEMERAL_RANGE)
     if not isinstance(spec.code_dir, Path):
         raise SpecError(spec.name, "CodeUri", f"must be a folder (got {_short(spec.code_dir)})")
-    if not _is_dir(spec.code_dir):
+    if not folder_exists(spec.code_dir):
         raise SpecError(
             spec.name, "CodeUri", f"code folder {_short(str(spec.code_dir))} does not exist"
         )
@@ -197,7 +202,7 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
     if len(spec.layers) > MAX_LAYERS:
         raise SpecError(spec.name, "Layers", f"{len(spec.layers)} layers, Lambda allows 5")
     for layer in spec.layers:
-        if not _is_dir(layer):
+        if not folder_exists(layer):
             raise SpecError(
                 spec.name, "Layers", f"layer folder {_short(str(layer))} does not exist"
             )

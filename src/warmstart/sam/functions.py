@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, TemplateError
-from ..spec import EPHEMERAL_RANGE, MEMORY_RANGE, TIMEOUT_RANGE, FunctionSpec, validate
+from ..spec import (
+    EPHEMERAL_RANGE,
+    MEMORY_RANGE,
+    TIMEOUT_RANGE,
+    FunctionSpec,
+    folder_exists,
+    validate,
+)
 from .values import (
     Unresolved,
     describe,
@@ -107,19 +114,14 @@ class _Properties:
 
     def integer(self, path: str, lo: int, hi: int, default: Any, why: str = "") -> Any:
         value = self.get(path, default)
+        if value is _MISSING:
+            raise TemplateError("is required", self.where(path))
         if value is default:
             return value
         return expect_int(value, self.where(path), lo, hi, why)
 
     def mapping(self, path: str) -> dict[str, Any]:
         return expect_map(self.get(path), self.where(path))
-
-
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):  # a name too long for the filesystem...
-        return False
 
 
 def _inline_code(name: str, code: str, where: str) -> Path:
@@ -167,9 +169,9 @@ class _Builder:
             raise TemplateError("points to S3; warmstart needs a local folder", p.where("CodeUri"))
         if self.ctx.build_dir is not None:
             built = self.ctx.build_dir / self.id
-            if _is_dir(built):
+            if folder_exists(built):
                 return built.resolve()
-        elif _is_dir(self.ctx.folder / ".aws-sam" / "build" / self.id):
+        elif folder_exists(self.ctx.folder / ".aws-sam" / "build" / self.id):
             self.ctx.notes.append(
                 f"{self.name}: a build folder exists (.aws-sam/build/{self.id}); "
                 "pass --build-dir .aws-sam/build to run the built code"
@@ -186,7 +188,7 @@ class _Builder:
             raise TemplateError(
                 f"{describe(folder)} is an archive; point it at the unpacked folder", where
             )
-        if not _is_dir(path):
+        if not folder_exists(path):
             raise TemplateError(f"code folder {describe(folder)} does not exist", where)
         return path.resolve()
 
@@ -230,7 +232,7 @@ class _Builder:
                 raise TemplateError(
                     f"{describe(ref)} is not a layer in this template", f"{where}[{i}]"
                 )
-            if self.ctx.build_dir is not None and _is_dir(self.ctx.build_dir / ref):
+            if self.ctx.build_dir is not None and folder_exists(self.ctx.build_dir / ref):
                 out.append((self.ctx.build_dir / ref).resolve())
                 continue
             content = "ContentUri" if res["Type"] == LAYER_TYPES[0] else "Content"
@@ -238,7 +240,7 @@ class _Builder:
             uri = expect_map(res.get("Properties"), f"Resources.{ref}.Properties").get(content)
             uri = expect_str(uri, layer_at, "a local folder")
             path = self.ctx.folder / uri
-            if not _is_dir(path):
+            if not folder_exists(path):
                 raise TemplateError(f"layer folder {describe(uri)} does not exist", layer_at)
             out.append(path.resolve())
         return tuple(out)
@@ -312,23 +314,20 @@ class _Builder:
                 _MISSING,
                 _ACCOUNT,
             )
-            if provisioned is _MISSING:
-                raise TemplateError(
-                    "is required",
-                    p.where("ProvisionedConcurrencyConfig.ProvisionedConcurrentExecutions"),
-                )
         elif alias is None and self.id in self.ctx.aliases:
             alias, provisioned, _ = self.ctx.aliases[self.id]
-        spec = FunctionSpec(
+        handler, runtime, code_dir = p.text("Handler"), p.text("Runtime"), self.code_dir()
+        environment, layers, events = self.environment(), self.layers(), self.events()
+        spec = FunctionSpec(  # the properties that add to self.ignored are read by now
             name=self.name,
-            handler=p.text("Handler"),
-            runtime=p.text("Runtime"),
-            code_dir=self.code_dir(),
+            handler=handler,
+            runtime=runtime,
+            code_dir=code_dir,
             memory_size=p.integer("MemorySize", *MEMORY_RANGE, 128),
             timeout=p.integer("Timeout", *TIMEOUT_RANGE, 3),
-            environment=self.environment(),
+            environment=environment,
             architecture=self.architecture(),
-            layers=self.layers(),
+            layers=layers,
             reserved_concurrency=p.integer(
                 "ReservedConcurrentExecutions", 0, limit, None, _ACCOUNT
             ),
@@ -339,7 +338,7 @@ class _Builder:
             ephemeral_storage_mb=p.integer("EphemeralStorage.Size", *EPHEMERAL_RANGE, 512),
             log_format=p.text("LoggingConfig.LogFormat", "Text", ("Text", "JSON")),
             application_log_level=p.text("LoggingConfig.ApplicationLogLevel", None),
-            events=self.events(),
+            events=events,
             max_retry_attempts=p.integer("EventInvokeConfig.MaximumRetryAttempts", 0, 2, 2),
             max_event_age_s=p.integer(
                 "EventInvokeConfig.MaximumEventAgeInSeconds", 60, 21600, 21600

@@ -95,7 +95,7 @@ class Resolver:
         self._steps = 0
         self._functions: dict[str, Callable[[Any, str], Any]] = {
             "Ref": self._ref,
-            "Condition": self._condition,
+            "Condition": self.condition,
             "Fn::Sub": self._sub,
             "Fn::If": self._if,
             "Fn::GetAtt": self._get_att,
@@ -205,9 +205,6 @@ class Resolver:
         if isinstance(v, Unresolved):
             raise TemplateError(f"a condition cannot depend on {describe(v)}", where)
         raise TemplateError(f"must be {_CONDITION} (got {describe(v)})", where)
-
-    def _condition(self, arg: Any, where: str) -> bool:
-        return self.condition(arg, where)
 
     def _if(self, arg: Any, where: str) -> Any:
         cond, yes, no = self._args(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TemplateError
-from ..spec import ALIAS_RE, FunctionSpec
+from ..spec import ALIAS_RE, FunctionSpec, folder_exists
 from .functions import LAMBDA_FUNCTION, SERVERLESS_FUNCTION, Context, build_function
 from .intrinsics import Resolver, function_of
 from .reader import read_template
@@ -423,7 +423,7 @@ def load_template(
         bdir = Path(build_dir).resolve() if build_dir else None
     except (OSError, RuntimeError) as e:  # a symlink loop
         raise TemplateError(f"cannot be resolved: {e}", file=shown) from None
-    if bdir is not None and not bdir.is_dir():
+    if bdir is not None and not folder_exists(bdir):
         raise TemplateError(f"--build-dir {build_dir} is not a folder")
     try:
         loader = _Loader(resolved, overrides, region, account_id, bdir, account_concurrency)
