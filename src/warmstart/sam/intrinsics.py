@@ -43,7 +43,10 @@ _CONDITION = "a condition: Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition"
 
 
 def function_of(value: Any) -> str | None:
-    """The intrinsic function a value calls ({"Fn::Join": [...]}), or None for plain data."""
+    """The intrinsic function a value calls, or None for plain data.
+
+    Example: function_of({"Fn::Join": ["", []]}) -> "Fn::Join"
+    """
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
         if key in ("Ref", "Condition") or key.startswith("Fn::"):
@@ -119,7 +122,10 @@ class Resolver:
     # -- walking ---------------------------------------------------------------------------
 
     def resolve(self, value: Any, where: str) -> Any:
-        """The value with every intrinsic function in it applied; NO_VALUE where it vanishes."""
+        """The value with every intrinsic function in it applied; NO_VALUE where it vanishes.
+
+        Example: resolver.resolve({"Fn::Join": ["-", ["a", "b"]]}, "Outputs.X") -> "a-b"
+        """
         self._steps += 1
         if self._steps > MAX_STEPS:
             raise TemplateError(f"takes more than {MAX_STEPS:,} steps to resolve", where)
@@ -176,7 +182,10 @@ class Resolver:
     # -- conditions ------------------------------------------------------------------------
 
     def condition(self, name: Any, where: str) -> bool:
-        """A named condition's value, each evaluated once; a cycle is an error naming it."""
+        """A named condition's value, each evaluated once; a cycle is an error naming it.
+
+        Example: resolver.condition("IsProd", "Resources.Hello.Condition") -> False
+        """
         name = expect_str(name, where, "the name of a condition")
         if name in self._conditions:
             return self._conditions[name]

@@ -62,22 +62,29 @@ def describe(value: Any, limit: int = 60) -> str:
     if isinstance(value, list):
         return "a list"
     text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
+    if len(text) <= limit:
+        return text
+    quote = text[0] if text[0] in "'\"" else ""
+    return text[: limit - 4] + "..." + quote
 
 
 def is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float))  # bool is an int
+    """Text or a number (a bool is an int). Example: is_scalar("a") -> True"""
+    return isinstance(value, (str, int, float))
 
 
 def text_of(value: Any) -> str:
-    """A scalar as CloudFormation turns it into text: true, 512, 1.5."""
+    """A scalar as CloudFormation turns it into text. Example: text_of(True) -> "true"."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
 def expect_map(value: Any, where: str, what: str = "a map") -> dict[str, Any]:
-    """The value as a map; nothing (an empty YAML value) is an empty one."""
+    """The value as a map; nothing (an empty YAML value) is an empty one.
+
+    Example: expect_map([1], "Globals") raises "Globals: must be a map (got a list)"
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -86,19 +93,25 @@ def expect_map(value: Any, where: str, what: str = "a map") -> dict[str, Any]:
 
 
 def expect_list(value: Any, where: str, what: str = "a list") -> list[Any]:
+    """Example: expect_list("arm64", "Architectures", "[x86_64] or [arm64]") raises."""
     if not isinstance(value, list):
         raise TemplateError(f"must be {what} (got {describe(value)})", where)
     return value
 
 
 def expect_str(value: Any, where: str, what: str = "a text") -> str:
+    """Example: expect_str(5, "Handler") raises "Handler: must be a text (got 5)"."""
     if not isinstance(value, str):
         raise TemplateError(f"must be {what} (got {describe(value)})", where)
     return value
 
 
 def expect_int(value: Any, where: str, lo: int, hi: int, why: str = "") -> int:
-    """A whole number in lo..hi; parameters make numbers text, so "512" is one too."""
+    """A whole number in lo..hi; parameters make numbers text, so "512" is one too.
+
+    Example: expect_int("big", "MemorySize", 128, 10240) raises
+    "MemorySize: must be an integer from 128 to 10240 (got 'big')"
+    """
     if isinstance(value, str) and _WHOLE.fullmatch(value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
