@@ -23,6 +23,7 @@ from rich.markup import escape
 from . import __version__
 from .api import Runtime
 from .config import Config
+from .engine import interpreters
 from .engine.limits import MODES
 from .engine.payload import parse as parse_payload
 from .errors import InvalidRequestContentError, TooManyRequestsError, WarmstartError
@@ -60,7 +61,10 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
-    err.print(f"[bold red]Error:[/] {message}", markup=True)
+    # One line, shown as written: a message quotes the user's input, which may hold newlines
+    # or what rich would read as markup ([...]).
+    line = " ".join(message.split("\n"))
+    err.print(f"[bold red]Error:[/] {escape(line)}", markup=True)
     sys.exit(code)
 
 
@@ -139,7 +143,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _config(opts: dict[str, Any]) -> Config:
     overrides = " ".join(opts.pop("parameter_overrides", ()) or ())
     no_freeze = opts.pop("no_freeze", None)
-    return Config.resolve(
+    config = Config.resolve(
         state_dir=opts.pop("state_dir", None),
         isolation=opts.pop("isolation", None),
         freeze=False if no_freeze else None,
@@ -150,6 +154,9 @@ def _config(opts: dict[str, Any]) -> Config:
         build_dir=opts.pop("build_dir", None),
         parameter_overrides=parse_parameter_overrides(overrides),
     )
+    if config.python is not None:  # before the template is read and anything is started
+        interpreters.check(config.python)
+    return config
 
 
 def _only_function(rt: Runtime) -> str:

@@ -6,12 +6,13 @@ Each setting resolves argument -> environment variable (WARMSTART_<NAME>) -> def
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WarmstartError
+from .errors import ArgumentError, WarmstartError
 
 __all__ = ["Config"]
 
@@ -62,11 +63,11 @@ class Config:
         """Settings from arguments (None = not given), else WARMSTART_* variables, else defaults."""
         unknown = set(given) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+            raise ArgumentError(f"unknown settings: {', '.join(sorted(unknown))}")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if given.get(f.name) is not None:
-                values[f.name] = given[f.name]
+                values[f.name] = _checked(f.name, str(f.type), given[f.name])
                 continue
             env = os.environ.get(f"WARMSTART_{f.name.upper()}")
             if env is None or f.name == "parameter_overrides":
@@ -94,6 +95,27 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
+
+
+_KINDS: dict[str, tuple[str, Any]] = {
+    "bool": ("True or False", lambda v: isinstance(v, bool)),
+    "int": ("a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "float": (
+        "a number",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and not math.isnan(v),
+    ),
+    "str": ("a str", lambda v: isinstance(v, str)),
+    "Path": ("a path", lambda v: isinstance(v, (str, os.PathLike))),
+    "dict[str, str]": ("a dict", lambda v: isinstance(v, dict)),
+}
+
+
+def _checked(name: str, kind: str, value: Any) -> Any:
+    """A setting given as an argument, if it has the field's type (None: not given)."""
+    what, ok = _KINDS[kind.removesuffix(" | None")]
+    if not ok(value):
+        raise ArgumentError(f"setting {name} must be {what} (got {value!r:.60})")
+    return value
 
 
 def _convert(kind: Any, text: str) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 __all__ = [
+    "ArgumentError",
     "EngineError",
     "InvalidParameterValueError",
     "InvalidRequestContentError",
@@ -20,12 +21,35 @@ __all__ = [
 ]
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """Text from a user's file made fit for one line of an error: control characters escaped,
+    long text cut. Example: one_line("a\nb") -> "a\\nb"."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class WarmstartError(Exception):
     """Base of every error warmstart raises on purpose (a user's mistake, a limit)."""
 
 
 class TemplateError(WarmstartError):
-    """The template cannot be read or parsed."""
+    """The template cannot be read, or says something warmstart cannot use.
+
+    One line: the file, where in it (`Resources.Hello.Properties.MemorySize`, or a line), and the
+    rule broken. Example: TemplateError("must be a map (got a list)", "Globals", "template.yaml")
+    """
+
+    def __init__(self, problem: str, where: str = "", file: str = "") -> None:
+        self.problem = problem
+        self.where = where
+        self.file = file
+        parts = (one_line(p) for p in (file, where, problem) if p)
+        super().__init__(": ".join(parts))
+
+    def in_file(self, file: str) -> TemplateError:
+        """The same error, naming the file it is about (once)."""
+        return self if self.file else TemplateError(self.problem, self.where, file)
 
 
 class SpecError(WarmstartError):
@@ -35,8 +59,13 @@ class SpecError(WarmstartError):
         self.function = function
         self.property = prop
         self.problem = problem
-        where = f"Function {function!r}"
+        where = one_line(f"Function {function!r}", 100)
         super().__init__(f"{where}: {prop}: {problem}" if prop else f"{where}: {problem}")
+
+
+class ArgumentError(WarmstartError, TypeError):
+    """An argument of the Python API or a setting that is of the wrong type, or not one there is
+    (a TypeError too, as Python's own would be)."""
 
 
 class ResourceNotFoundError(WarmstartError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,11 @@ ENV_VARS_MAX_BYTES = 4096
 MAX_LAYERS = 5
 NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 ALIAS_RE = re.compile(r"^(?!^[0-9]+$)[a-zA-Z0-9_-]{1,128}$")
-HANDLER_RE = re.compile(r"^[^\s]{1,128}$")  # Lambda's API accepts any of these; the runtime judges
+# Lambda's API accepts any of these; the runtime judges.
+HANDLER_RE = re.compile(r"^[^\s\x00]{1,128}$")
 ENV_KEY_RE = re.compile(r"^[a-zA-Z]\w*$")
 PYTHON_RUNTIME_RE = re.compile(r"^python3\.\d+$")
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 
 # Lambda sets these itself and rejects functions that try to.
 RESERVED_ENV_VARS = frozenset(
@@ -89,22 +92,59 @@ class FunctionSpec:
     logical_id: str | None = None  # the template resource, when the name differs
 
     def __post_init__(self) -> None:
-        # Accept str paths from callers; keep Paths inside.
-        object.__setattr__(self, "code_dir", Path(self.code_dir))
-        object.__setattr__(self, "layers", tuple(Path(p) for p in self.layers))
+        # Accept str paths from callers; keep Paths inside. Anything else stays as given, for
+        # validate() to name.
+        if isinstance(self.code_dir, (str, os.PathLike)):
+            object.__setattr__(self, "code_dir", Path(self.code_dir))
+        if isinstance(self.layers, (list, tuple)) and all(
+            isinstance(p, (str, os.PathLike)) for p in self.layers
+        ):
+            object.__setattr__(self, "layers", tuple(Path(p) for p in self.layers))
 
     def replace(self, **changes: Any) -> FunctionSpec:
         return dataclasses.replace(self, **changes)
 
     @property
     def is_python(self) -> bool:
-        return bool(PYTHON_RUNTIME_RE.match(self.runtime))
+        return isinstance(self.runtime, str) and bool(PYTHON_RUNTIME_RE.match(self.runtime))
 
 
 def _check_range(spec: FunctionSpec, prop: str, value: Any, bounds: tuple[int, int]) -> None:
     lo, hi = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise SpecError(spec.name, prop, f"{value!r} is outside {lo}..{hi}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(
+            spec.name, prop, f"must be an integer from {lo} to {hi} (got {_short(value)})"
+        )
+    if not lo <= value <= hi:
+        raise SpecError(spec.name, prop, f"{value} is outside {lo}..{hi}")
+
+
+def _check_text(spec: FunctionSpec, prop: str, value: Any, what: str = "a text") -> None:
+    """Text that can go into an environment variable or a path: no NUL, nothing but UTF-8."""
+    ok = isinstance(value, str) and "\x00" not in value
+    if ok:
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # a lone surrogate
+            ok = False
+    if not ok:
+        raise SpecError(spec.name, prop, f"must be {what} (got {_short(value)})")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:56] + "...'"
+
+
+def folder_exists(path: Any) -> bool:
+    """Whether path is a Path to a folder; a name the filesystem cannot take is not one.
+
+    Example: folder_exists(Path("x" * 5000)) -> False (Path.is_dir raises ENAMETOOLONG)
+    """
+    try:
+        return isinstance(path, Path) and path.is_dir()
+    except OSError:
+        return False
 
 
 def validate(spec: FunctionSpec) -> FunctionSpec:
@@ -113,44 +153,69 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
     Example: validate(FunctionSpec("F", "app.handler", Path("src"), memory_size=64))
     raises SpecError("Function 'F': MemorySize: 64 is outside 128..10240").
     """
-    if not NAME_RE.match(spec.name):
+    if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
         raise SpecError(
             spec.name, "FunctionName", "must be 1-64 letters, digits, hyphens or underscores"
         )
     if not isinstance(spec.handler, str) or not HANDLER_RE.match(spec.handler):
         raise SpecError(
-            spec.name, "Handler", f"{spec.handler!r} is not a handler (1-128 characters, no spaces)"
+            spec.name,
+            "Handler",
+            f"{_short(spec.handler)} is not a handler (1-128 characters, no spaces)",
         )
+    _check_text(spec, "Runtime", spec.runtime, "a runtime such as python3.12")
     _check_range(spec, "MemorySize", spec.memory_size, MEMORY_RANGE)
     _check_range(spec, "Timeout", spec.timeout, TIMEOUT_RANGE)
     _check_range(spec, "EphemeralStorage.Size", spec.ephemeral_storage_mb, EPHEMERAL_RANGE)
-    if not spec.code_dir.is_dir():
-        raise SpecError(spec.name, "CodeUri", f"code folder {str(spec.code_dir)!r} does not exist")
+    if not isinstance(spec.code_dir, Path):
+        raise SpecError(spec.name, "CodeUri", f"must be a folder (got {_short(spec.code_dir)})")
+    if not folder_exists(spec.code_dir):
+        raise SpecError(
+            spec.name, "CodeUri", f"code folder {_short(str(spec.code_dir))} does not exist"
+        )
+    if not isinstance(spec.environment, dict):
+        raise SpecError(
+            spec.name, "Environment.Variables", f"must be a map (got {_short(spec.environment)})"
+        )
     size = 0
     for key, value in spec.environment.items():
-        if not ENV_KEY_RE.match(key):
-            raise SpecError(spec.name, "Environment.Variables", f"{key!r} is not a valid name")
+        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+            raise SpecError(
+                spec.name, "Environment.Variables", f"{_short(key)} is not a valid name"
+            )
         if key in RESERVED_ENV_VARS:
             raise SpecError(spec.name, "Environment.Variables", f"{key} is reserved by Lambda")
-        size += len(key.encode()) + len(str(value).encode())
+        _check_text(spec, f"Environment.Variables.{key}", value)
+        size += len(key.encode()) + len(value.encode())
     if size > ENV_VARS_MAX_BYTES:
         raise SpecError(
             spec.name, "Environment.Variables", f"{size} bytes in total, over Lambda's 4 KB limit"
         )
     if spec.architecture not in ("x86_64", "arm64"):
-        raise SpecError(spec.name, "Architectures", f"{spec.architecture!r} is not x86_64 or arm64")
+        raise SpecError(
+            spec.name, "Architectures", f"{_short(spec.architecture)} is not x86_64 or arm64"
+        )
+    if not isinstance(spec.layers, tuple) or not all(isinstance(p, Path) for p in spec.layers):
+        raise SpecError(
+            spec.name, "Layers", f"must be a list of folders (got {_short(spec.layers)})"
+        )
     if len(spec.layers) > MAX_LAYERS:
         raise SpecError(spec.name, "Layers", f"{len(spec.layers)} layers, Lambda allows 5")
     for layer in spec.layers:
-        if not layer.is_dir():
-            raise SpecError(spec.name, "Layers", f"layer folder {str(layer)!r} does not exist")
+        if not folder_exists(layer):
+            raise SpecError(
+                spec.name, "Layers", f"layer folder {_short(str(layer))} does not exist"
+            )
     if spec.reserved_concurrency is not None:
         rc = spec.reserved_concurrency
         if isinstance(rc, bool) or not isinstance(rc, int) or rc < 0:
             raise SpecError(spec.name, "ReservedConcurrentExecutions", f"{rc!r} is not >= 0")
-    if spec.auto_publish_alias is not None and not ALIAS_RE.match(spec.auto_publish_alias):
+    alias = spec.auto_publish_alias
+    if alias is not None and (not isinstance(alias, str) or not ALIAS_RE.match(alias)):
+        raise SpecError(spec.name, "AutoPublishAlias", f"{_short(alias)} is not an alias name")
+    if not isinstance(spec.snap_start, bool):
         raise SpecError(
-            spec.name, "AutoPublishAlias", f"{spec.auto_publish_alias!r} is not an alias name"
+            spec.name, "SnapStart", f"must be true or false (got {_short(spec.snap_start)})"
         )
     pc = spec.provisioned_concurrency
     if isinstance(pc, bool) or not isinstance(pc, int) or pc < 0:
@@ -163,28 +228,30 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
             "ProvisionedConcurrencyConfig",
             f"{pc} is more than ReservedConcurrentExecutions ({spec.reserved_concurrency})",
         )
-    if spec.max_retry_attempts not in (0, 1, 2):
+    retries = spec.max_retry_attempts
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries not in (0, 1, 2):
         raise SpecError(
             spec.name,
             "EventInvokeConfig.MaximumRetryAttempts",
-            f"{spec.max_retry_attempts!r} is not 0, 1 or 2",
+            f"{_short(retries)} is not 0, 1 or 2",
         )
     _check_range(
         spec, "EventInvokeConfig.MaximumEventAgeInSeconds", spec.max_event_age_s, (60, 21600)
     )
-    if spec.log_format not in ("Text", "JSON"):
+    if not isinstance(spec.log_format, str) or spec.log_format not in ("Text", "JSON"):
         raise SpecError(
-            spec.name, "LoggingConfig.LogFormat", f"{spec.log_format!r} is not Text or JSON"
+            spec.name, "LoggingConfig.LogFormat", f"{_short(spec.log_format)} is not Text or JSON"
         )
     if spec.application_log_level is not None:
         if spec.log_format != "JSON":
             raise SpecError(
                 spec.name, "LoggingConfig.ApplicationLogLevel", "only applies with LogFormat JSON"
             )
-        if spec.application_log_level not in ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"):
+        level = spec.application_log_level
+        if not isinstance(level, str) or level not in LOG_LEVELS:
             raise SpecError(
                 spec.name,
                 "LoggingConfig.ApplicationLogLevel",
-                f"{spec.application_log_level!r} is not a log level",
+                f"{_short(level)} is not a log level ({', '.join(LOG_LEVELS)})",
             )
     return spec

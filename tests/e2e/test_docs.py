@@ -1,17 +1,61 @@
-"""The Python examples of the docs run: serve.md against a real `warmstart serve`, tuning.md."""
+"""The examples of the docs work: every YAML block parses (templates load, load scripts read),
+and the Python examples run: serve.md against a real `warmstart serve`, tuning.md, load.md."""
 
 from __future__ import annotations
 
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from e2e.serve_helpers import APPS, Server
+from warmstart import load_template
+from warmstart.load import load_script
+from warmstart.sam import CfnLoader
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "src" / "warmstart" / "demo" / "app" / "template.yaml"
+
+
+def yaml_blocks() -> list[tuple[str, str]]:
+    """(file:line, text) of every ```yaml block of the README and the docs."""
+    blocks = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = path.read_text()
+        for m in re.finditer(r"^```ya?ml\n(.*?)^```", text, re.S | re.M):
+            line = text[: m.start()].count("\n") + 1
+            blocks.append((f"{path.relative_to(ROOT)}:{line}", m.group(1)))
+    return blocks
+
+
+def local_folders(doc: Any) -> list[str]:
+    """The folders a template's CodeUri and ContentUri name."""
+    if isinstance(doc, list):
+        return [f for v in doc for f in local_folders(v)]
+    if not isinstance(doc, dict):
+        return []
+    named = [v for k, v in doc.items() if k in ("CodeUri", "ContentUri") and isinstance(v, str)]
+    return named + [f for v in doc.values() for f in local_folders(v)]
+
+
+def test_the_docs_have_yaml_examples():
+    assert len(yaml_blocks()) >= 3
+
+
+@pytest.mark.parametrize("where, block", yaml_blocks(), ids=[w for w, _ in yaml_blocks()])
+def test_every_yaml_example_of_the_docs_parses_and_loads(tmp_path, where, block):
+    doc = yaml.load(block, Loader=CfnLoader)  # CloudFormation's short tags (!Ref...) included
+    path = tmp_path / "example.yaml"
+    path.write_text(block)
+    if isinstance(doc, dict) and "Resources" in doc:
+        for folder in local_folders(doc):
+            (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        assert load_template(path).functions, where
+    elif isinstance(doc, dict) and "scenarios" in doc:
+        assert load_script(path).scenarios, where
 
 
 def test_the_boto3_example_of_the_serve_docs_runs(tmp_path, capsys):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from warmstart import SpecError, TemplateError, load_template
+from warmstart import TemplateError, load_template
 from warmstart.sam import merge_globals, parse_parameter_overrides
 
 
@@ -212,7 +212,7 @@ def test_json_template_and_plain_cloudformation(tmp_path):
         ({"MemorySize": 10241}, "MemorySize", "10241 is outside 128..10240"),
         ({"Timeout": 0}, "Timeout", "0 is outside 1..900"),
         ({"Timeout": 901}, "Timeout", "901 is outside 1..900"),
-        ({"Timeout": "soon"}, "Timeout", "'soon' is not a whole number"),
+        ({"Timeout": "soon"}, "Timeout", "must be an integer from 1 to 900 (got 'soon')"),
         ({"CodeUri": "missing/"}, "CodeUri", "code folder 'missing/' does not exist"),
         ({"CodeUri": {"Bucket": "b", "Key": "k"}}, "CodeUri", "points to S3"),
         ({"Handler": "has space.handler"}, "Handler", "is not a handler"),
@@ -235,14 +235,18 @@ def test_json_template_and_plain_cloudformation(tmp_path):
         (
             {"LoggingConfig": {"LogFormat": "XML"}},
             "LoggingConfig.LogFormat",
-            "'XML' is not Text or JSON",
+            "must be one of Text, JSON (got 'XML')",
         ),
         ({"Architectures": ["x86_64", "arm64"]}, "Architectures", "exactly one"),
-        ({"ReservedConcurrentExecutions": -1}, "ReservedConcurrentExecutions", "is not >= 0"),
+        (
+            {"ReservedConcurrentExecutions": -1},
+            "ReservedConcurrentExecutions",
+            "-1 is outside 0..1000, the account concurrency limit",
+        ),
         ({"PackageType": "Image"}, "PackageType", "container images are not supported"),
     ],
 )
-def test_invalid_definitions_name_the_function_and_property(tmp_path, props, prop, problem):
+def test_invalid_definitions_name_the_resource_and_property(tmp_path, props, prop, problem):
     base = {"Handler": "app.handler", "Runtime": "python3.12", "CodeUri": "src/"}
     doc = {
         "Resources": {
@@ -252,11 +256,11 @@ def test_invalid_definitions_name_the_function_and_property(tmp_path, props, pro
     (tmp_path / "src").mkdir()
     path = tmp_path / "t.json"
     path.write_text(json.dumps(doc))
-    with pytest.raises(SpecError) as e:
+    with pytest.raises(TemplateError) as e:
         load_template(path)
-    assert e.value.function == "Broken" and e.value.property == prop
-    assert problem in str(e.value)
-    assert str(e.value).startswith(f"Function 'Broken': {prop}: ")
+    assert e.value.where == f"Resources.Broken.Properties.{prop}"
+    assert problem in e.value.problem
+    assert str(e.value) == f"{path}: Resources.Broken.Properties.{prop}: {e.value.problem}"
 
 
 @pytest.mark.parametrize(
@@ -282,7 +286,7 @@ def test_broken_templates(tmp_path, body, message):
 
 
 def test_missing_template_file(tmp_path):
-    with pytest.raises(TemplateError, match="cannot read template"):
+    with pytest.raises(TemplateError, match=r"nope\.yaml: cannot read it: No such file"):
         load_template(tmp_path / "nope.yaml")
 
 

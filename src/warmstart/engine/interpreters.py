@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
 
-__all__ = ["Interpreter", "resolve"]
+from ..errors import WarmstartError
 
-_PROBE = "import sys; print(*sys.version_info[:3], sys.executable)"
+__all__ = ["OLDEST", "Interpreter", "InterpreterError", "check", "resolve"]
+
+_PROBE = "import sys; print('warmstart-probe', *sys.version_info[:3], sys.executable)"
+OLDEST = (3, 9)  # the code that runs inside environments (engine/runtime) needs this much
+
+
+class InterpreterError(WarmstartError):
+    """The interpreter asked for (--python, WARMSTART_PYTHON) cannot run functions."""
 
 
 @dataclass(frozen=True)
@@ -28,18 +37,66 @@ class Interpreter:
 def _probe(command: str) -> Interpreter | None:
     """Run the command once and ask it what it is (PATH entries may be shims that fail)."""
     try:
-        out = subprocess.run(
+        return _ask(command, command)
+    except InterpreterError:
+        return None
+
+
+def _ask(command: str, shown: str) -> Interpreter:
+    """What Python the command is; InterpreterError saying why when it is none."""
+    try:
+        p = subprocess.run(
             [command, "-I", "-S", "-c", _PROBE],
             capture_output=True,
             text=True,
+            errors="replace",
             timeout=20,
-            check=True,
-        ).stdout.split(maxsplit=3)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if len(out) != 4:
-        return None
-    return Interpreter(out[3].strip(), (int(out[0]), int(out[1]), int(out[2])))
+        )
+    except subprocess.TimeoutExpired:
+        raise InterpreterError(
+            f"--python {shown}: did not answer within 20 s; is it a Python interpreter?"
+        ) from None
+    except OSError as e:
+        raise InterpreterError(f"--python {shown}: cannot be run: {e.strerror}") from None
+    out = p.stdout.split(maxsplit=4)
+    if p.returncode != 0 or len(out) != 5 or out[0] != "warmstart-probe":
+        said = (p.stderr.strip().splitlines() or p.stdout.strip().splitlines() or [""])[-1]
+        raise InterpreterError(
+            f"--python {shown}: is not a Python interpreter (asked for its version, it "
+            f"{'said: ' + said[:100] if said else f'exited with status {p.returncode}'})"
+        )
+    try:
+        version = (int(out[1]), int(out[2]), int(out[3]))
+    except ValueError:
+        raise InterpreterError(f"--python {shown}: is not a Python interpreter") from None
+    return Interpreter(out[4].strip(), version)
+
+
+@functools.cache
+def check(command: str) -> Interpreter:
+    """The interpreter a user named (a path, or a command on PATH), checked to be a Python that
+    can run functions. Example: check("/usr/bin/python3.12").short_version -> "3.12"
+    """
+    if not isinstance(command, str) or not command.strip() or "\x00" in command:
+        raise InterpreterError(f"--python {command!r:.60}: not a path or command")
+    path = command if os.sep in command else shutil.which(command)
+    if path is None:
+        raise InterpreterError(f"--python {command}: no such command on PATH")
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise InterpreterError(f"--python {command}: {e.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InterpreterError(f"--python {command}: is a folder, not a Python interpreter")
+    if not os.access(path, os.X_OK):
+        raise InterpreterError(f"--python {command}: is not executable")
+    found = _ask(path, command)
+    if found.version[:2] < OLDEST:
+        raise InterpreterError(
+            f"--python {command}: Python {found.short_version} is older than the oldest "
+            f"warmstart runs functions with ({OLDEST[0]}.{OLDEST[1]})"
+        )
+    return found
 
 
 def current() -> Interpreter:
@@ -54,10 +111,15 @@ def resolve(runtime: str, override: str | None = None) -> Interpreter:
     """
     want = runtime.removeprefix("python")
     if override:
-        found = _probe(override)
-        if found is None:
-            raise FileNotFoundError(f"cannot run the Python interpreter {override!r}")
-        return found
+        given = check(override)
+        if given.short_version != want:
+            return Interpreter(
+                given.executable,
+                given.version,
+                warning=f"{runtime} runs with Python {given.short_version} ({override}, given "
+                "with --python)",
+            )
+        return given
     cur = current()
     if cur.short_version == want:
         return cur

@@ -544,7 +544,15 @@ class Service:
                 raise
 
     def put_provisioned_concurrency(self, name: str, qualifier: str, count: int) -> None:
-        """Keep `count` environments initialized for a version or alias (blocks until ready)."""
+        """Keep `count` environments initialized for a version or alias (blocks until ready).
+
+        The count is checked against the function's reserved concurrency, else against what
+        the account has unreserved, before a single environment is started.
+        """
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidParameterValueError(
+                f"provisioned concurrency must be a whole number >= 0 (got {count!r:.60})"
+            )
         version, _ = self.resolve(name, qualifier)
         if version.name == LATEST:
             raise InvalidParameterValueError(
@@ -558,6 +566,20 @@ class Service:
                     f"{fn.name}: provisioned concurrency {count} exceeds its reserved "
                     f"concurrency ({fn.reserved})"
                 )
+            if fn.reserved is None:
+                held = sum(
+                    v.pool.provisioned_target
+                    for f in self.functions.values()
+                    if f.reserved is None
+                    for v in f.versions.values()
+                    if v is not version
+                )
+                if held + count > self._capacity:
+                    raise InvalidParameterValueError(
+                        f"{fn.name}: provisioned concurrency {count} exceeds the account's "
+                        f"unreserved concurrency ({max(0, self._capacity - held)} of "
+                        f"{self.config.account_concurrency} left)"
+                    )
             version.pool.provisioned_target = count
             version.pool.provisioned = {"Status": "IN_PROGRESS", "LastModified": time.time()}
         self._provision(version)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from ..spec import FunctionSpec
 from .asgi import BodyTooLarge, Receive, Scope, Send, read_body, send
 
 __all__ = ["ApiGateway", "Route", "routes"]
+
+log = logging.getLogger("warmstart")
 
 PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's request size limit
 JSON = (b"content-type", b"application/json")
@@ -76,10 +79,16 @@ class Route:
 
 
 def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
-    """The API routes of the functions' Api and HttpApi events, most specific first."""
+    """The API routes of the functions' Api and HttpApi events, most specific first.
+
+    Routes API Gateway would refuse are served anyway, each with a warning saying how: a path
+    without its leading `/`, a greedy `{proxy+}` before the last segment, and a route that
+    another already has (the first one in the template answers).
+    """
     out = []
+    events: dict[int, str] = {}  # id(route) -> "Function (Events.Name)", for warnings
     for spec in specs:
-        for event in spec.events.values():
+        for event_name, event in spec.events.items():
             kind = event.get("Type")
             props = event.get("Properties") or {}
             if kind not in ("Api", "HttpApi"):
@@ -98,19 +107,46 @@ def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
                 stage = stage or "$default"
             path = props.get("Path") or "$default"
             method = str(props.get("Method") or "ANY").upper()
-            out.append(
-                Route(
-                    method,
-                    path,
-                    spec.name,
-                    version,
-                    api_ref
-                    if isinstance(api_ref, str)
-                    else ("ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"),
-                    stage,
-                )
+            route = Route(
+                method,
+                path,
+                spec.name,
+                version,
+                api_ref
+                if isinstance(api_ref, str)
+                else ("ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"),
+                stage,
             )
+            events[id(route)] = f"{spec.name} (Events.{event_name})"
+            out.append(route)
+    _warn_about(out, events)
     return sorted(out, key=Route.specificity)
+
+
+def _warn_about(table: list[Route], events: dict[int, str]) -> None:
+    """One warning line for each route API Gateway would not accept as it is written."""
+    first: dict[tuple[str, str, str], Route] = {}
+    for route in table:
+        where = f"route {route.method} {route.path} of {events[id(route)]}"
+        if route.path == "$default":
+            continue
+        if not route.path.startswith("/"):
+            log.warning("%s: the path does not start with '/'; served as /%s", where,
+                        route.path.strip("/"))  # fmt: skip
+        segments = [p for p in route.path.strip("/").split("/") if p]
+        if any(p.endswith("+}") for p in segments[:-1]):
+            log.warning(
+                "%s: a greedy {name+} parameter must be the last segment (API Gateway refuses "
+                "this path); served as written, the greedy part matching one or more segments",
+                where,
+            )
+        # Parameter names do not make routes different: /a/{id} and /a/{name} are one route.
+        shape = "/" + "/".join(re.sub(r"^\{\w+(\+?)\}$", r"{\1}", p) for p in segments)
+        key = (route.api_id, route.method, shape)
+        if key in first:
+            log.warning("%s: the same route as %s; that one is used", where, events[id(first[key])])
+        else:
+            first[key] = route
 
 
 def _is_text(content_type: str) -> bool:
