@@ -244,7 +244,9 @@ def _zip(files: dict[str, str], links: dict[str, str] | None = None) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, text in files.items():
-            zf.writestr(name, text)
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o644 << 16  # readable by all, as Lambda needs
+            zf.writestr(info, text)
         for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
             info.external_attr = 0o120777 << 16

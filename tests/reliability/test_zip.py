@@ -320,3 +320,22 @@ def test_update_function_code(client, server, canary):
 
     client.delete_function(FunctionName="Updated")
     assert not (code_root / "Updated").exists()
+
+
+def test_files_only_their_owner_may_read_fail_as_on_lambda(tmp_path):
+    # Lambda needs every file readable by all; Python's zipfile.writestr makes them 0600.
+    server = Server(tmp_path / "state").start()
+    try:
+        client = server.client()
+        client.create_function(
+            FunctionName="Closed", Runtime=PY, Role=ROLE, Handler="index.handler",
+            Code={"ZipFile": build(("index.py", HANDLER.encode(), 0o600))},
+        )  # fmt: skip
+        body = json.loads(client.invoke(FunctionName="Closed")["Payload"].read())
+    finally:
+        _, out = server.stop()
+    if os.geteuid() == 0:  # environments run as users of their own
+        assert body["errorType"] == "PermissionError", body
+        assert "Closed: its code is not readable by other users" in out
+    else:
+        assert body == "ok"

@@ -368,13 +368,9 @@ class Service:
                     "it cannot be invoked"
                 )
                 continue
-            closed = unreadable(spec) if self.isolation.users else ""
+            closed = self._closed_code(spec)
             if closed:
-                self.warnings.append(
-                    f"{spec.name}: its code is not readable by other users: {closed}; "
-                    "environments run as users of their own, as on Lambda, where the import "
-                    f"fails the same way (chmod -R o+rX {spec.code_dir})"
-                )
+                self.warnings.append(closed)
             minor = spec.runtime.removeprefix("python3.")
             if spec.snap_start and minor.isdigit() and int(minor) < 12:
                 self.warnings.append(
@@ -389,6 +385,17 @@ class Service:
                 self.warnings.append(warning)
         for w in self.warnings:
             log.warning(w)
+
+    def _closed_code(self, spec: FunctionSpec) -> str:
+        """A warning for code that environments, as users of their own, cannot read ('')."""
+        closed = unreadable(spec) if self.isolation.users else ""
+        if not closed:
+            return ""
+        return (
+            f"{spec.name}: its code is not readable by other users: {closed}; environments "
+            "run as users of their own, as on Lambda, where the import fails the same way: "
+            "give its files read permission for all (chmod -R o+rX, or mode 644 in a zip)"
+        )
 
     def function(self, name: str) -> Function:
         fn = self.functions.get(name)
@@ -509,6 +516,9 @@ class Service:
                 raise
         fn = self.functions[spec.name]
         if spec.is_python:
+            closed = self._closed_code(spec)
+            if closed:
+                log.warning("%s", closed)
             self.adapter.prestart({spec.runtime})
         self._publish_alias(fn)
 
