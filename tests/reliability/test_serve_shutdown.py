@@ -1,0 +1,111 @@
+"""SIGTERM with invocations still running past --graceful-timeout: their callers are answered
+(a 5xx, not a bare disconnect), their records are written, and queued events are kept."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from conftest import process_gone, wait_for
+from e2e.serve_helpers import API_TEMPLATE, Server, descendants
+
+
+def _rows(state, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(state / "warmstart.db")
+    try:
+        return db.execute(query, args).fetchall()
+    finally:
+        db.close()
+
+
+def _running(server: Server) -> bool:
+    """The Sleeper's environment is busy: its invocation is in flight."""
+    with urllib.request.urlopen(server.lambda_url + "/metrics", timeout=10) as r:
+        return 'warmstart_environments{function="Sleeper",state="busy"} 1.0' in r.read().decode()
+
+
+def test_past_the_grace_period_the_lambda_api_answers_5xx_and_records(tmp_path):
+    state = tmp_path / "state"
+    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+    client = srv.client()
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["result"] = client.invoke(FunctionName="Sleeper", Payload=b'{"seconds": 60}')
+        except Exception as e:
+            outcome["error"] = e
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert wait_for(lambda: _running(srv), timeout=30)
+    pids = descendants(srv.proc.pid)
+    started = time.monotonic()
+    code, out = srv.stop(signal.SIGTERM)
+    caller.join(30)
+    assert code == 0, out
+    assert time.monotonic() - started < 30  # not the 60 s the handler wanted
+    error = outcome.get("error")
+    assert error is not None, outcome  # not a 200 with a dead function's error
+    response = error.response  # a ClientError: an answer came, not a disconnect
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert response["Error"]["Code"] == "ServiceException"
+    assert "--graceful-timeout" in response["Error"]["Message"]
+    request_id = response["ResponseMetadata"]["RequestId"]
+    assert _rows(
+        state,
+        "SELECT function, status, error_type FROM invocations WHERE request_id = ?",
+        request_id,
+    ) == [("Sleeper", "error", "Runtime.ExitError")]
+    assert all(wait_for(lambda p=p: process_gone(p), 10) for p in pids)
+
+
+def test_past_the_grace_period_the_api_port_answers_502_and_records(tmp_path):
+    state = tmp_path / "state"
+    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            with urllib.request.urlopen(srv.api_url + "/slow", timeout=60) as r:
+                outcome["answer"] = (r.status, r.read())
+        except urllib.error.HTTPError as e:
+            outcome["answer"] = (e.code, e.read())
+        except Exception as e:
+            outcome["error"] = e
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert wait_for(lambda: _running(srv), timeout=30)
+    code, out = srv.stop(signal.SIGTERM)
+    caller.join(30)
+    assert code == 0, out
+    assert outcome.get("answer") == (
+        502,
+        json.dumps({"message": "Internal server error"}).encode(),
+    ), outcome
+    assert _rows(
+        state, "SELECT status, error_type FROM invocations WHERE function = 'Sleeper'"
+    ) == [("error", "Runtime.ExitError")]
+
+
+def test_past_the_grace_period_a_running_event_is_kept_for_the_next_start(tmp_path):
+    state = tmp_path / "state"
+    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+    res = srv.client().invoke(
+        FunctionName="Sleeper", InvocationType="Event", Payload=b'{"seconds": 60}'
+    )
+    event_id = res["ResponseMetadata"]["RequestId"]
+    assert wait_for(lambda: _running(srv), timeout=30)
+    code, out = srv.stop(signal.SIGTERM)
+    assert code == 0, out
+    [(status, attempts)] = _rows(
+        state, "SELECT status, attempts FROM events WHERE id = ?", event_id
+    )
+    assert status != "failed" and attempts == 0  # not counted as a failure of the function
