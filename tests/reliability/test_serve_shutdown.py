@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import signal
 import sqlite3
@@ -10,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from typing import Any
 
 from conftest import process_gone, wait_for
@@ -24,10 +27,11 @@ def _rows(state, query: str, *args: Any) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def _running(server: Server) -> bool:
-    """The Sleeper's environment is busy: its invocation is in flight."""
+def _running(server: Server, function: str = "Sleeper") -> bool:
+    """The function's environment is busy: its invocation is in flight."""
+    busy = f'warmstart_environments{{function="{function}",state="busy"}} 1.0'
     with urllib.request.urlopen(server.lambda_url + "/metrics", timeout=10) as r:
-        return 'warmstart_environments{function="Sleeper",state="busy"} 1.0' in r.read().decode()
+        return busy in r.read().decode()
 
 
 def test_past_the_grace_period_the_lambda_api_answers_5xx_and_records(tmp_path):
@@ -98,13 +102,32 @@ def test_past_the_grace_period_the_api_port_answers_502_and_records(tmp_path):
 def test_past_the_grace_period_a_running_event_is_kept_for_the_next_start(tmp_path):
     state = tmp_path / "state"
     srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
-    res = srv.client().invoke(
-        FunctionName="Sleeper", InvocationType="Event", Payload=b'{"seconds": 60}'
+    client = srv.client()
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("nap.py", "import time\ndef handler(event, context):\n    time.sleep(60)\n")
+    client.create_function(
+        FunctionName="Napper",
+        Runtime="python3.11",
+        Role="arn:aws:iam::123456789012:role/x",
+        Handler="nap.handler",
+        Timeout=120,
+        Code={"ZipFile": code.getvalue()},
     )
+    res = client.invoke(FunctionName="Napper", InvocationType="Event", Payload=b"{}")
     event_id = res["ResponseMetadata"]["RequestId"]
-    assert wait_for(lambda: _running(srv), timeout=30)
+
+    def call() -> None:  # a caller in flight, so that the grace period runs out
+        with contextlib.suppress(Exception):
+            client.invoke(FunctionName="Sleeper", Payload=b'{"seconds": 60}')
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    assert wait_for(lambda: _running(srv, "Napper") and _running(srv), timeout=30)
     code, out = srv.stop(signal.SIGTERM)
+    caller.join(30)
     assert code == 0, out
+    assert "were ended" in out  # the grace period did run out
     [(status, attempts)] = _rows(
         state, "SELECT status, attempts FROM events WHERE id = ?", event_id
     )
