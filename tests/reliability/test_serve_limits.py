@@ -338,3 +338,14 @@ def test_metrics_are_signed_too(signed_server):
     assert (status, answer["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
     status, _, body = raw(signed_server.port, signed(signed_server.port, "GET", "/metrics"))
     assert status == 200 and b"warmstart_invocations_total" in body
+
+
+def test_a_chunked_bodys_trailers_are_not_headers(server):
+    """A trailer cannot change a request after its headers were checked (uvicorn appended
+    them to the request's headers: an Invoke became an Event)."""
+    data = (
+        f"POST {INVOKE} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        '8\r\n{"t": 1}\r\n0\r\nX-Amz-Invocation-Type: Event\r\nHost: evil.example\r\n\r\n'
+    ).encode()
+    status, _, body = raw(server.port, data)
+    assert status == 200 and json.loads(body)["event"] == {"t": 1}

@@ -106,9 +106,6 @@ class _Refused(Exception):
     """Raised in a parser callback: answer (status, error code, message), then close."""
 
 
-_NOTED = frozenset({b"expect", b"host", b"origin", b"sec-fetch-site"})
-
-
 class CoalescingProtocol(HttpToolsProtocol):
     """Pass as `uvicorn.Config(http=functools.partial(CoalescingProtocol, limits=...))`."""
 
@@ -118,7 +115,8 @@ class CoalescingProtocol(HttpToolsProtocol):
         self.since: float | None = None  # when the request being read began (None: none is)
         self.size = 0  # bytes of it read so far
         self.head_done = False
-        # Of the request's headers, those the Lambda API's guard reads, noted as they come.
+        # Of the request's headers, those the Lambda API's guard reads (InvokeProtocol notes
+        # them as they come).
         self.host: bytes | None = None
         self.hosts = 0
         self.origin: bytes | None = None
@@ -181,29 +179,11 @@ class CoalescingProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self.since is None:
             self.since = self.loop.time()
-        self.host = self.origin = self.fetch_site = None
-        self.hosts = 0
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self.head_done:
-            return  # a chunked body's trailer: dropped, as RFC 9110 allows
-        name = name.lower()
-        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; RFC 9110 does not
-        if name in _NOTED:
-            if name == b"host":
-                self.host = value
-                self.hosts += 1
-            elif name == b"origin":
-                self.origin = value
-            elif name == b"sec-fetch-site":
-                self.fetch_site = value
-            elif value.lower() == b"100-continue":
-                self.expect_100_continue = True
-        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._end_head()
         self._start_cycle()
+        self.headers = []  # a chunked body's trailers go here, not to the request (RFC 9110)
 
     def _end_head(self) -> None:
         # The count of bytes read may hold some of the body, read with the head.
@@ -230,6 +210,8 @@ class CoalescingProtocol(HttpToolsProtocol):
         self.since = None
         self.size = 0
         self.head_done = False
+        self.host = self.origin = self.fetch_site = None
+        self.hosts = 0
 
     def expire(self, now: float) -> None:
         """Time the request being read out if it is too slow in coming (see Limits)."""
@@ -412,6 +394,23 @@ class InvokeProtocol(CoalescingProtocol):
         loop = self.loop
         self.writes = _writes.get(loop) or _writes.setdefault(loop, _Writes(loop))
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # uvicorn's, noting what the guard reads on the way. Measured with timeit for boto3's
+        # 8 headers: 60-250 ns a request more than uvicorn's, where a second look over the
+        # headers costs 430 ns; the guard's check is then one lookup (70 ns).
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; RFC 9110 does not
+        if name == b"host":
+            self.host = value
+            self.hosts += 1
+        elif name == b"origin":
+            self.origin = value
+        elif name == b"sec-fetch-site":
+            self.fetch_site = value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
     def on_headers_complete(self) -> None:
         self._end_head()
         parser = self.parser
@@ -420,8 +419,10 @@ class InvokeProtocol(CoalescingProtocol):
             m = INVOKE_PATH.match(url.path)
             if m is not None:
                 self._begin(m.group(1).decode("latin-1"), url.path, url.query or b"")
+                self.headers = []  # trailers: not the request's
                 return
         self._start_cycle()
+        self.headers = []
 
     def _begin(self, name: str, path: bytes, query: bytes) -> None:
         parser = self.parser
