@@ -83,6 +83,18 @@ def test_an_oversized_head_gets_431(server, path, method, headers):
     assert serving(server)
 
 
+def test_a_pipelined_oversized_head_is_measured_too(server):
+    """A read that ends one request and begins the next: the next one's head is measured."""
+    big = request("GET", "/2015-03-31/functions", headers={"X-Big": "a" * 100_000})
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+        s.sendall(b"GET /2015-03-31/functions/Echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        time.sleep(0.2)
+        s.sendall(b"\r\n" + big)
+        answers = closed(s, TIMEOUT_S + 10)
+    assert answers is not None  # closed, not waiting for more
+    assert answers.count(b"HTTP/1.1 200 ") <= 1, answers[:300]  # the big one is not answered
+
+
 def test_a_head_that_never_ends_is_cut_off(server):
     """100 MB of headers answered 200 before: now 431 within the first reads."""
     sent = 0

@@ -115,6 +115,10 @@ class CoalescingProtocol(HttpToolsProtocol):
         self.since: float | None = None  # when the request being read began (None: none is)
         self.size = 0  # bytes of it read so far
         self.head_done = False
+        # A read that ends a request may begin the next: those bytes are not counted, and that
+        # request's head is measured whole when it is complete.
+        self.carried = False
+        self.uncounted = False
         # Of the request's headers, those the Lambda API's guard reads (InvokeProtocol notes
         # them as they come).
         self.host: bytes | None = None
@@ -142,6 +146,7 @@ class CoalescingProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
+            self.carried = False
         except httptools.HttpParserCallbackError as e:
             refused = e.__context__
             if isinstance(refused, _Refused):
@@ -179,6 +184,7 @@ class CoalescingProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self.since is None:
             self.since = self.loop.time()
+        self.uncounted = self.carried
 
     def on_headers_complete(self) -> None:
         self._end_head()
@@ -187,7 +193,7 @@ class CoalescingProtocol(HttpToolsProtocol):
 
     def _end_head(self) -> None:
         # The count of bytes read may hold some of the body, read with the head.
-        if self.size > self.limits.head_bytes:
+        if self.size > self.limits.head_bytes or self.uncounted:
             head = len(self.url) + sum(len(k) + len(v) + 4 for k, v in self.headers)
             if head > self.limits.head_bytes:
                 raise _Refused(*self._head_too_large())
@@ -209,6 +215,7 @@ class CoalescingProtocol(HttpToolsProtocol):
     def _end_request(self) -> None:
         self.since = None
         self.size = 0
+        self.carried = True
         self.head_done = False
         self.host = self.origin = self.fetch_site = None
         self.hosts = 0
@@ -225,7 +232,7 @@ class CoalescingProtocol(HttpToolsProtocol):
         else:
             if now - since <= self.limits.head_timeout_s:
                 return
-            if not self.size:  # nothing asked: an idle connection, closed without a word
+            if not self.size and not self.uncounted:  # an idle connection: closed, no word
                 self.since = None
                 self.transport.close()
                 return
