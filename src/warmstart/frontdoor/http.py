@@ -247,6 +247,8 @@ class CoalescingProtocol(HttpToolsProtocol):
             return
         transport.pause_reading()
         self._flush()
+        if transport.is_closing():  # an earlier answer closed it
+            return
         cycle = self.cycle
         if self.head_done:  # the cycle is this request's, unless it waits behind another
             answerable = not self.pipeline and not cycle.response_started
@@ -307,7 +309,6 @@ class _Invoke:
         "parts", "path", "query", "response_complete", "size", "turn", "waiting_for_100_continue",
     )  # fmt: skip
     message_event = _NO_EVENT
-    response_started = False  # its answer is written whole, when response_complete is set
 
     def __init__(
         self,
@@ -334,6 +335,10 @@ class _Invoke:
         self.response_complete = False
         self.answer: Response | None = None  # refused from its headers: this, body unread
         self.cors: list[tuple[bytes, bytes]] | None = None  # for an origin the user allowed
+
+    @property
+    def response_started(self) -> bool:
+        return self.response_complete  # its answer is written whole
 
     def refuse(self, answer: Response) -> None:
         self.answer = answer
