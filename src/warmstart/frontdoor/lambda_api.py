@@ -300,12 +300,10 @@ class LambdaApi:
         before the body is read."""
         if self.verifier is None:
             return
-        args = (method, raw_path.decode("latin-1"), query.decode("latin-1"), headers)
         try:
-            if body is None:
-                self.verifier.check_head(*args)
-            else:
-                self.verifier.check(*args, body)
+            self.verifier.check(
+                method, raw_path.decode("latin-1"), query.decode("latin-1"), headers, body
+            )
         except SignatureError as e:
             raise ApiError(403, e.code, e.message) from None
 

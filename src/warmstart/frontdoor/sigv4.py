@@ -47,21 +47,15 @@ class Verifier:
         self.access_key_id = access_key_id
         self._secret = secret_access_key
 
-    def check_head(self, method: str, raw_path: str, query: str, headers: dict[str, str]) -> None:
-        """What can be checked before the body is read: the Authorization header's shape, the
-        access key, the time; and the whole signature when the client signed the body's
-        SHA-256 in x-amz-content-sha256 (check then compares the body with it)."""
-        self._check(method, raw_path, query, headers, None)
-
     def check(
-        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
-    ) -> None:
-        """Raise SignatureError unless the request carries a valid signature of ours."""
-        self._check(method, raw_path, query, headers, body)
-
-    def _check(
         self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes | None
     ) -> None:
+        """Raise SignatureError unless the request carries a valid signature of ours.
+
+        `body` None: what can be checked before the body is read (the Authorization header's
+        shape, the access key, the time; the whole signature if the client signed the body's
+        SHA-256 in x-amz-content-sha256, which the body is compared with once it is read).
+        """
         auth = headers.get("authorization")
         if not auth:
             raise SignatureError(
