@@ -15,6 +15,8 @@ import urllib.request
 import zipfile
 from typing import Any
 
+import pytest
+
 from conftest import process_gone, wait_for
 from e2e.serve_helpers import API_TEMPLATE, Server, descendants
 
@@ -34,9 +36,16 @@ def _running(server: Server, function: str = "Sleeper") -> bool:
         return busy in r.read().decode()
 
 
-def test_past_the_grace_period_the_lambda_api_answers_5xx_and_records(tmp_path):
-    state = tmp_path / "state"
-    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+@pytest.fixture
+def srv(tmp_path):
+    server = Server(tmp_path / "state", API_TEMPLATE, "--graceful-timeout", "1").start()
+    yield server
+    if server.proc.poll() is None:  # a test that failed before it stopped the server
+        server.stop(signal.SIGKILL)
+
+
+def test_past_the_grace_period_the_lambda_api_answers_5xx_and_records(srv):
+    state = srv.state_dir
     client = srv.client()
     outcome: dict[str, Any] = {}
 
@@ -70,9 +79,8 @@ def test_past_the_grace_period_the_lambda_api_answers_5xx_and_records(tmp_path):
     assert all(wait_for(lambda p=p: process_gone(p), 10) for p in pids)
 
 
-def test_past_the_grace_period_the_api_port_answers_502_and_records(tmp_path):
-    state = tmp_path / "state"
-    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+def test_past_the_grace_period_the_api_port_answers_502_and_records(srv):
+    state = srv.state_dir
     outcome: dict[str, Any] = {}
 
     def call() -> None:
@@ -99,9 +107,8 @@ def test_past_the_grace_period_the_api_port_answers_502_and_records(tmp_path):
     ) == [("error", "Runtime.ExitError")]
 
 
-def test_past_the_grace_period_a_running_event_is_kept_for_the_next_start(tmp_path):
-    state = tmp_path / "state"
-    srv = Server(state, API_TEMPLATE, "--graceful-timeout", "1").start()
+def test_past_the_grace_period_a_running_event_is_kept_for_the_next_start(srv):
+    state = srv.state_dir
     client = srv.client()
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as z:
