@@ -86,16 +86,21 @@ def client(server):
     return server.client()
 
 
-def _evil_zip(marker: str) -> str:
-    """A function whose handler runs a shell command: what a hostile page would upload."""
+def code_zip(files: dict[str, str]) -> bytes:
+    """A function's code as CreateFunction takes it (files readable by all, as Lambda needs)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(
-            "evil.py",
-            "import os\n"
-            f"def handler(event, context):\n    os.system('touch {marker}')\n    return 1\n",
-        )
-    return base64.b64encode(buf.getvalue()).decode()
+        for name, text in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, text)
+    return buf.getvalue()
+
+
+def _evil_zip(marker: str) -> str:
+    """A function whose handler runs a shell command: what a hostile page would upload."""
+    handler = f"import os\ndef handler(event, context):\n    os.system('touch {marker}')\n"
+    return base64.b64encode(code_zip({"evil.py": handler})).decode()
 
 
 # -- cross-site requests ------------------------------------------------------------------------
@@ -336,15 +341,13 @@ def test_management_calls_take_awss_json_types(server, content_type):
 
 
 def test_boto3_manages_and_invokes_through_the_guard(server, client, tmp_path):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("ok.py", "def handler(event, context):\n    return {'ok': event}\n")
+    code = code_zip({"ok.py": "def handler(event, context):\n    return {'ok': event}\n"})
     client.create_function(
         FunctionName="Made",
         Runtime="python3.11",
         Role="arn:aws:iam::123456789012:role/x",
         Handler="ok.handler",
-        Code={"ZipFile": buf.getvalue()},
+        Code={"ZipFile": code},
     )
     try:
         client.update_function_configuration(FunctionName="Made", MemorySize=256)

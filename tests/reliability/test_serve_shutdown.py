@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import signal
 import sqlite3
@@ -12,13 +11,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from typing import Any
 
 import pytest
 
 from conftest import process_gone, wait_for
 from e2e.serve_helpers import API_TEMPLATE, Server, descendants
+from reliability.test_serve_guard import code_zip
 
 
 def _rows(state, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -110,16 +109,14 @@ def test_past_the_grace_period_the_api_port_answers_502_and_records(srv):
 def test_past_the_grace_period_a_running_event_is_kept_for_the_next_start(srv):
     state = srv.state_dir
     client = srv.client()
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as z:
-        z.writestr("nap.py", "import time\ndef handler(event, context):\n    time.sleep(60)\n")
+    code = code_zip({"nap.py": "import time\ndef handler(event, context):\n    time.sleep(60)\n"})
     client.create_function(
         FunctionName="Napper",
         Runtime="python3.11",
         Role="arn:aws:iam::123456789012:role/x",
         Handler="nap.handler",
         Timeout=120,
-        Code={"ZipFile": code.getvalue()},
+        Code={"ZipFile": code},
     )
     res = client.invoke(FunctionName="Napper", InvocationType="Event", Payload=b"{}")
     event_id = res["ResponseMetadata"]["RequestId"]
