@@ -38,7 +38,7 @@ def raw(port: int, request: bytes, timeout: float = 20) -> tuple[int, dict[str, 
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
 
 
-def request(
+def message(
     method: str,
     path: str,
     body: bytes = b"",
@@ -46,6 +46,7 @@ def request(
     headers: dict[str, str] | None = None,
     version: str = "HTTP/1.1",
 ) -> bytes:
+    """An HTTP request as bytes: Host and Content-Length unless told otherwise."""
     lines = [f"{method} {path} {version}"]
     if host is not None:
         lines.append(f"Host: {host}")
@@ -132,14 +133,14 @@ def test_a_cross_site_simple_post_creates_and_runs_nothing(server, client, tmp_p
         }
     ).encode()
     status, answer, _ = raw(
-        server.port, request("POST", "/2015-03-31/functions", create, headers=headers)
+        server.port, message("POST", "/2015-03-31/functions", create, headers=headers)
     )
     assert status in (403, 415), status
     assert answer["x-amzn-errortype"] in ("AccessDeniedException", "UnsupportedMediaTypeException")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_function(FunctionName="Evil")
     path = "/2015-03-31/functions/Evil/invocations"
-    raw(server.port, request("POST", path, b"{}", headers=headers))
+    raw(server.port, message("POST", path, b"{}", headers=headers))
     assert not marker.exists()
 
 
@@ -158,11 +159,11 @@ def test_pages_from_other_origins_cannot_invoke(server, headers):
     before = records(server, "Echo")
     path = "/2015-03-31/functions/Echo/invocations"
     status, answer, body = raw(
-        server.port, request("POST", path, b"{}", headers={**headers, "Content-Type": "text/plain"})
+        server.port, message("POST", path, b"{}", headers={**headers, "Content-Type": "text/plain"})
     )
     assert (status, answer["x-amzn-errortype"]) == (403, "AccessDeniedException")
     assert "--allow-origin" in json.loads(body)["message"]
-    status, _, _ = raw(server.port, request("GET", "/2015-03-31/functions", headers=headers))
+    status, _, _ = raw(server.port, message("GET", "/2015-03-31/functions", headers=headers))
     assert status == 403
     assert records(server, "Echo") == before  # the function never ran
 
@@ -170,7 +171,7 @@ def test_pages_from_other_origins_cannot_invoke(server, headers):
 def test_an_allowed_origin_gets_cors(server):
     path = "/2015-03-31/functions/Echo/invocations"
     status, answer, body = raw(
-        server.port, request("POST", path, b'{"from": "tool"}', headers={"Origin": TOOL})
+        server.port, message("POST", path, b'{"from": "tool"}', headers={"Origin": TOOL})
     )
     assert status == 200 and json.loads(body)["event"] == {"from": "tool"}
     assert answer["access-control-allow-origin"] == TOOL
@@ -179,7 +180,7 @@ def test_an_allowed_origin_gets_cors(server):
     asked = "authorization,content-type,x-amz-date,x-amz-invocation-type"
     status, answer, _ = raw(
         server.port,
-        request(
+        message(
             "OPTIONS",
             path,
             headers={
@@ -198,13 +199,13 @@ def test_an_allowed_origin_gets_cors(server):
 
     status, answer, body = raw(
         server.port,
-        request(
+        message(
             "GET", "/2015-03-31/functions", headers={"Origin": TOOL, "Sec-Fetch-Site": "cross-site"}
         ),
     )
     assert status == 200 and answer["access-control-allow-origin"] == TOOL
     assert any(f["FunctionName"] == "Echo" for f in json.loads(body)["Functions"])
-    status, answer, _ = raw(server.port, request("OPTIONS", path, headers={"Origin": EVIL}))
+    status, answer, _ = raw(server.port, message("OPTIONS", path, headers={"Origin": EVIL}))
     assert status == 403 and "access-control-allow-origin" not in answer
 
 
@@ -212,7 +213,7 @@ def test_api_routes_keep_api_gateways_cors_semantics(server):
     """No Origin is refused on the API port: a route's own CORS answers pages (another part)."""
     status, _, body = raw(
         server.api_port,
-        request("GET", "/v2/items/7", headers={"Origin": EVIL, "Sec-Fetch-Site": "cross-site"}),
+        message("GET", "/v2/items/7", headers={"Origin": EVIL, "Sec-Fetch-Site": "cross-site"}),
     )
     assert status == 200 and json.loads(body)["pathParameters"] == {"id": "7"}
 
@@ -263,7 +264,7 @@ def test_a_rebound_name_is_refused_on_both_ports(server, host):
         (server.port, invoke + "?Qualifier=live", "PUT", b"{}"),  # 405 if it got that far
         (server.api_port, "/v2/items/1", "GET", b""),  # the template's code
     ):
-        status, answer, text = raw(port, request(method, path, body, host=_host(host, port)))
+        status, answer, text = raw(port, message(method, path, body, host=_host(host, port)))
         assert status == 403, (port, path, status, text)
         assert "--allow-host" in json.loads(text)["message"]
         assert answer["connection"] == "close"
@@ -274,7 +275,7 @@ def test_a_rebound_name_is_refused_on_both_ports(server, host):
 def test_loopback_names_and_allowed_hosts_are_answered(server, host):
     status, _, body = raw(
         server.port,
-        request(
+        message(
             "POST",
             "/2015-03-31/functions/Echo/invocations",
             b'{"n": 1}',
@@ -283,7 +284,7 @@ def test_loopback_names_and_allowed_hosts_are_answered(server, host):
     )
     assert status == 200 and json.loads(body)["event"] == {"n": 1}
     status, _, _ = raw(
-        server.api_port, request("GET", "/v2/items/1", host=_host(host, server.api_port))
+        server.api_port, message("GET", "/v2/items/1", host=_host(host, server.api_port))
     )
     assert status == 200
 
@@ -296,10 +297,10 @@ def test_a_request_needs_one_host(server):
         (server.api_port, "/v2/items/1", "GET"),
     ):
         status, _, _ = raw(
-            port, request(method, path, b"{}" if method == "POST" else b"", host=None)
+            port, message(method, path, b"{}" if method == "POST" else b"", host=None)
         )
         assert status == 400, (port, path)
-        twice = request(
+        twice = message(
             method, path, b"{}" if method == "POST" else b"", headers={"Host": "evil.example"}
         )
         status, _, _ = raw(port, twice)
@@ -307,7 +308,7 @@ def test_a_request_needs_one_host(server):
         # HTTP/1.0 has no Host to send
         status, _, _ = raw(
             port,
-            request(
+            message(
                 method, path, b"{}" if method == "POST" else b"", host=None, version="HTTP/1.0"
             ),
         )
@@ -330,7 +331,7 @@ def test_a_request_needs_one_host(server):
 def test_management_calls_take_awss_json_types(server, content_type):
     status, _, body = raw(
         server.port,
-        request(
+        message(
             "PUT",
             "/2017-10-31/functions/Raiser/concurrency",
             b'{"ReservedConcurrentExecutions": 5}',

@@ -17,7 +17,7 @@ from botocore.credentials import Credentials
 
 from conftest import wait_for
 from e2e.serve_helpers import API_TEMPLATE, Server
-from reliability.test_serve_guard import raw, request
+from reliability.test_serve_guard import message, raw
 
 KEY, SECRET = "AKIDGUARD", "s3cret"
 INVOKE = "/2015-03-31/functions/Echo/invocations"
@@ -54,7 +54,7 @@ def closed(sock: socket.socket, timeout: float) -> bytes | None:
 
 
 def serving(server: Server) -> bool:
-    status, _, body = raw(server.port, request("POST", INVOKE, b'{"ok": 1}'))
+    status, _, body = raw(server.port, message("POST", INVOKE, b'{"ok": 1}'))
     return status == 200 and json.loads(body)["event"] == {"ok": 1}
 
 
@@ -76,7 +76,7 @@ def test_an_oversized_head_gets_431(server, path, method, headers):
     port = server.api_port if path.startswith("/v2") else server.port
     body = b"{}" if method == "POST" else b""
     # Sent in one write, head and body arrive in one read: the head is measured exactly.
-    status, answer, text = raw(port, request(method, path, body, headers=headers))
+    status, answer, text = raw(port, message(method, path, body, headers=headers))
     assert status == 431, text
     assert answer["x-amzn-errortype"] == "RequestHeaderFieldsTooLargeException"
     assert answer["connection"] == "close"
@@ -85,7 +85,7 @@ def test_an_oversized_head_gets_431(server, path, method, headers):
 
 def test_a_pipelined_oversized_head_is_measured_too(server):
     """A read that ends one request and begins the next: the next one's head is measured."""
-    big = request("GET", "/2015-03-31/functions", headers={"X-Big": "a" * 100_000})
+    big = message("GET", "/2015-03-31/functions", headers={"X-Big": "a" * 100_000})
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(b"GET /2015-03-31/functions/Echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\n")
         time.sleep(0.2)
@@ -116,10 +116,10 @@ def test_heads_within_the_bound_pass(server):
     """What AWS clients can send: a 3,583-byte client context, a long session token."""
     context = "e30=" + "A" * 3579
     headers = {"X-Amz-Client-Context": context, "X-Amz-Security-Token": "T" * 4000}
-    status, _, body = raw(server.port, request("POST", INVOKE, b'{"n": 2}', headers=headers))
+    status, _, body = raw(server.port, message("POST", INVOKE, b'{"n": 2}', headers=headers))
     assert status == 400 and "Client context" in json.loads(body)["message"]  # read, judged
     status, _, _ = raw(
-        server.api_port, request("GET", "/v2/items/1", headers={"Cookie": "c" * 9000})
+        server.api_port, message("GET", "/v2/items/1", headers={"Cookie": "c" * 9000})
     )
     assert status == 200
 
@@ -176,7 +176,7 @@ def test_connections_over_the_cap_get_503_and_slots_come_back(server):
     idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(40)]
     try:
         time.sleep(0.3)
-        status, answer, body = raw(server.port, request("POST", INVOKE, b"{}"))
+        status, answer, body = raw(server.port, message("POST", INVOKE, b"{}"))
         assert status == 503 and answer["x-amzn-errortype"] == "ServiceUnavailableException", body
     finally:
         for s in idle:
@@ -279,7 +279,7 @@ def test_a_70_mb_body_is_refused_without_being_read(signed_server, path, headers
         head = head.replace(b"Content-Length: 0", f"Content-Length: {size}".encode())
         expected = "InvalidSignatureException"
     else:
-        head = request("POST", path, headers={**headers, "Content-Length": str(size)})
+        head = message("POST", path, headers={**headers, "Content-Length": str(size)})
         head = head.replace(b"Content-Length: 0\r\n", b"")
         expected = "MissingAuthenticationTokenException"
     before, rss_before = bytes_read(pid), rss_kb(pid)
@@ -337,7 +337,7 @@ def test_names_and_sizes_are_told_only_after_authentication(signed_server):
         ("POST", INVOKE, big, 413, "RequestTooLargeException"),
     ]
     for method, path, body, status, code in cases:
-        got, answer, _ = raw(port, request(method, path, body))
+        got, answer, _ = raw(port, message(method, path, body))
         assert (got, answer["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException"), (
             path
         )
@@ -346,7 +346,7 @@ def test_names_and_sizes_are_told_only_after_authentication(signed_server):
 
 
 def test_metrics_are_signed_too(signed_server):
-    status, answer, _ = raw(signed_server.port, request("GET", "/metrics"))
+    status, answer, _ = raw(signed_server.port, message("GET", "/metrics"))
     assert (status, answer["x-amzn-errortype"]) == (403, "MissingAuthenticationTokenException")
     status, _, body = raw(signed_server.port, signed(signed_server.port, "GET", "/metrics"))
     assert status == 200 and b"warmstart_invocations_total" in body
