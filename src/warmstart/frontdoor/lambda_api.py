@@ -243,7 +243,7 @@ class LambdaApi:
         status, data, out = answer
         if not whole and has_body(headers):  # refused unread: not a byte more is read
             out = [*out, CLOSE]
-        await send(send_, status, data, [*out, *cors] if cors else out)
+        await send(send_, status, data, [*out, *cors])
 
     async def route(self, scope: Scope, receive: Receive, method: str, path: str) -> Response:
         raw_path, query = _raw_path(scope), scope["query_string"]
