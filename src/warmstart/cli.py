@@ -489,6 +489,36 @@ def logs(function: str | None, follow: bool, since: str | None, state_dir: Path 
     metavar="SECONDS",
     help="On Ctrl-C/SIGTERM, how long in-flight work may finish.",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests whose Host is NAME (repeatable; * = any). Default: loopback "
+    "names and addresses, and --host. See docs/security.md.",
+)
+@click.option(
+    "--allow-origin",
+    "allow_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let web pages from ORIGIN (e.g. http://localhost:5173) call the Lambda API, with "
+    "CORS (repeatable; * = any). Default: none.",
+)
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a request may take to come whole (its headers: 10 s at most); then 408.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Open connections per port; more are answered 503. Default: from the open files limit.",
+)
 @engine_options
 @friendly_errors
 def serve(
@@ -498,6 +528,10 @@ def serve(
     api_port: int,
     credentials: str | None,
     graceful_timeout: float,
+    allow_hosts: tuple[str, ...],
+    allow_origins: tuple[str, ...],
+    request_timeout: float,
+    max_connections: int | None,
     template: Path | None,
     **opts: Any,
 ) -> None:
@@ -515,8 +549,10 @@ def serve(
     Ctrl-C or SIGTERM: in-flight invocations finish (up to --graceful-timeout), then every
     environment is shut down. Asynchronous invocations not yet run are kept and run next time.
     """
+    from .frontdoor import Guard
     from .frontdoor import serve as run_server
 
+    guard = Guard(allow_hosts, allow_origins, bound=host)  # a bad value: an error, now
     keys = None
     if credentials:
         if ":" not in credentials:
@@ -568,6 +604,9 @@ def serve(
         api_port=api_port,
         credentials=keys,
         graceful_s=graceful_timeout,
+        guard=guard,
+        request_timeout_s=request_timeout,
+        max_connections=max_connections,
         on_ready=ready,
     )
 

@@ -486,7 +486,7 @@ def test_a_client_that_hangs_up_does_not_wedge_an_environment(server, client):
     time.sleep(0.5)  # records of earlier tests reach the database (written every 0.2 s)
     before = sleeper_records()
     request = (
-        b"POST /2015-03-31/functions/Sleeper/invocations HTTP/1.1\r\nHost: x\r\n"
+        b"POST /2015-03-31/functions/Sleeper/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b'Content-Type: application/json\r\nContent-Length: 16\r\n\r\n{"seconds": 1.0}'
     )
     with socket.create_connection(("127.0.0.1", server.port)) as s:
@@ -534,7 +534,7 @@ def _responses(sock: socket.socket, count: int) -> list[tuple[bytes, dict[str, s
 
 def _invoke_request(name: str, body: bytes, extra: bytes = b"") -> bytes:
     return (
-        f"POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: x\r\n".encode()
+        f"POST /2015-03-31/functions/{name}/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
         + extra
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
         + body
@@ -547,7 +547,7 @@ def test_invoke_over_raw_http(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
         s.sendall(  # three requests in one write, a management call between two invokes
             _invoke_request("Echo", b'{"n": 1}')
-            + b"GET /2015-03-31/functions/Echo/configuration HTTP/1.1\r\nHost: x\r\n\r\n"
+            + b"GET /2015-03-31/functions/Echo/configuration HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             + _invoke_request("Echo", b'{"n": 2}')
         )
         first, config, second = _responses(s, 3)
@@ -563,7 +563,7 @@ def test_invoke_over_raw_http(server):
         assert status == b"HTTP/1.1 200 OK" and json.loads(body)["event"] == {"n": 3}
 
         s.sendall(
-            b"POST /2015-03-31/functions/Echo/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"POST /2015-03-31/functions/Echo/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b'Transfer-Encoding: chunked\r\n\r\n4\r\n{"n"\r\n4\r\n: 4}\r\n0\r\n\r\n'
         )
         [(_, _, body)] = _responses(s, 1)

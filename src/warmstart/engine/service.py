@@ -1380,6 +1380,19 @@ class Service:
                         )
         return out
 
+    def end_in_flight(self) -> int:
+        """End every invocation still running, and say how many there were.
+
+        Each busy environment is killed, so its invocation finishes the way one whose runtime
+        exits does: its caller gets the result (Runtime.ExitError) and its record is written.
+        `serve` calls it when its graceful shutdown time is up. Example: svc.end_in_flight()
+        """
+        with self._lock:
+            busy = list(self._busy)
+        for env in busy:
+            env.kill()
+        return len(busy)
+
     def close(self) -> None:
         """Shut every environment down and stop; nothing is left running. Idempotent."""
         with self._lock:

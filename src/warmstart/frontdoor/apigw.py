@@ -20,7 +20,8 @@ from ..api import Runtime
 from ..engine.service import new_request_id
 from ..errors import TooManyRequestsError
 from ..spec import FunctionSpec
-from .asgi import BodyTooLarge, Receive, Scope, Send, read_body, send
+from .asgi import CLOSE, BodyTooLarge, Disconnected, Receive, Scope, Send, read_body, send
+from .guard import Guard, noted
 
 __all__ = ["ApiGateway", "Route", "routes"]
 
@@ -176,11 +177,12 @@ class ApiGateway:
     Example: uvicorn.run(ApiGateway(rt, routes(...)), port=3000)
     """
 
-    def __init__(self, runtime: Runtime, table: list[Route]) -> None:
+    def __init__(self, runtime: Runtime, table: list[Route], guard: Guard | None = None) -> None:
         self.runtime = runtime
         self.service = runtime.service
         self.routes = table
         self.account = runtime.config.account_id
+        self.guard = guard or Guard()
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes:
@@ -200,7 +202,18 @@ class ApiGateway:
             return
         if scope["type"] != "http":
             return
-        status, body, headers = await self.handle(scope, receive)
+        # API Gateway's CORS is the API's own (no Origin is refused here), but only names DNS
+        # rebinding cannot point here are answered: a rebound page could read the answers.
+        host, hosts, _, _ = noted(scope["headers"])
+        refusal = self.guard.check_host(host, hosts, scope.get("http_version") == "1.0")
+        if refusal is not None:
+            status, body, headers = _message(refusal.status, refusal.message, new_request_id())
+            await send(send_, status, body, [*headers, CLOSE])
+            return
+        try:
+            status, body, headers = await self.handle(scope, receive)
+        except Disconnected:
+            return  # nobody to answer (the client left, or was timed out)
         await send(send_, status, body, headers)
 
     async def handle(

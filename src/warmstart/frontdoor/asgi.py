@@ -13,20 +13,57 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-__all__ = ["BodyTooLarge", "Request", "Router", "read_body", "send"]
+__all__ = [
+    "CLOSE",
+    "BodyTooLarge",
+    "Disconnected",
+    "Request",
+    "Router",
+    "has_body",
+    "read_body",
+    "send",
+    "text_headers",
+]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+CLOSE = (b"connection", b"close")  # answered before the body was read: do not read the rest
+
+
+def has_body(headers: Headers) -> bool:
+    """Whether a request's headers announce a body."""
+    for k, v in headers:
+        if (k == b"content-length" and v.strip() not in (b"", b"0")) or k == b"transfer-encoding":
+            return True
+    return False
+
+
+def text_headers(headers: Headers) -> dict[str, str]:
+    """Headers as text, by (lower-case) name; of a repeated header, the last."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
 
 
 class BodyTooLarge(Exception):
     """The request body is over the limit given to read_body."""
 
 
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """The whole request body; raises BodyTooLarge past `limit` bytes (without reading it all)."""
+class Disconnected(Exception):
+    """The client went away (or was timed out) before its whole request came."""
+
+
+async def _next(receive: Receive) -> dict[str, Any]:
     message = await receive()
+    if message["type"] == "http.disconnect":  # not an empty body: a request cut short
+        raise Disconnected
+    return message
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; raises BodyTooLarge past `limit` bytes (without reading it all),
+    Disconnected if the client goes before it is whole."""
+    message = await _next(receive)
     body: bytes = message.get("body", b"")
     if not message.get("more_body"):
         if len(body) > limit:
@@ -35,7 +72,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     parts = [body]
     size = len(body)
     while message.get("more_body"):
-        message = await receive()
+        message = await _next(receive)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -36,7 +36,21 @@ from ..errors import (
 )
 from ..observe.metrics import Metrics
 from ..spec import FunctionSpec, validate
-from .asgi import BodyTooLarge, Receive, Request, Router, Scope, Send, read_body, send
+from .asgi import (
+    CLOSE,
+    BodyTooLarge,
+    Disconnected,
+    Receive,
+    Request,
+    Router,
+    Scope,
+    Send,
+    has_body,
+    read_body,
+    send,
+    text_headers,
+)
+from .guard import Guard, Refusal, is_json, noted
 from .sigv4 import SignatureError, Verifier
 from .unzip import UNZIPPED_LIMIT, unpack
 from .validation import check_environment, check_input, preload
@@ -136,10 +150,12 @@ class LambdaApi:
         verifier: Verifier | None = None,
         metrics: Metrics | None = None,
         code_root: Path | None = None,
+        guard: Guard | None = None,
     ) -> None:
         self.runtime = runtime
         self.service = runtime.service
         self.verifier = verifier
+        self.guard = guard or Guard()
         self.metrics = metrics
         self.code_root = code_root or runtime.config.state_dir / "functions"
         self._created: set[str] = set()  # functions with code folders this API unpacked
@@ -180,43 +196,110 @@ class LambdaApi:
         path: str = scope["path"]
         method: str = scope["method"]
         raw_path = _raw_path(scope)
-        m = INVOKE_PATH.match(raw_path) if method == "POST" else None
-        if m is not None:
-            try:
-                body: bytes | None = await read_body(receive, invoke_limit(scope["headers"]))
-            except BodyTooLarge:
-                body = None
-            answer = await self.answer_invoke(
-                m.group(1).decode("latin-1"),
-                raw_path,
-                scope["query_string"],
-                scope["headers"],
-                body,
-            )
-        else:
-            try:
-                answer = await self.route(scope, receive, method, path)
-            except Exception as e:  # every error gets AWS's shape, never a traceback
-                answer = api_error(e).response(new_request_id())
-        await send(send_, *answer)
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        host, hosts, origin, site = noted(headers)
+        verdict = self.guard.check(host, hosts, origin, site, scope.get("http_version") == "1.0")
+        cors: list[tuple[bytes, bytes]] = []
+        if isinstance(verdict, Refusal):
+            refused = ApiError(verdict.status, verdict.code, verdict.message)
+            status, data, out = refused.response(new_request_id())
+            await send(send_, status, data, [*out, CLOSE])
+            return
+        if verdict is not None and origin is not None:
+            if method == "OPTIONS":  # the preflight of an origin the user allowed
+                asked = dict(headers)
+                private = asked.get(b"access-control-request-private-network") == b"true"
+                preflight = Guard.preflight(
+                    origin, asked.get(b"access-control-request-headers"), private
+                )
+                await send(send_, 204, b"", preflight)
+                return
+            cors = verdict
+        whole = False  # the request's body is all in: the connection may serve another
+
+        async def receive_body() -> dict[str, Any]:
+            nonlocal whole
+            message = await receive()
+            whole = not message.get("more_body")
+            return message
+
+        try:
+            m = INVOKE_PATH.match(raw_path) if method == "POST" else None
+            if m is not None:
+                self._authorize(
+                    method, raw_path, scope["query_string"], text_headers(headers), None
+                )
+                try:
+                    body: bytes | None = await read_body(receive_body, invoke_limit(headers))
+                except BodyTooLarge:
+                    body = None
+                answer = await self.answer_invoke(
+                    m.group(1).decode("latin-1"), raw_path, scope["query_string"], headers, body
+                )
+            else:
+                answer = await self.route(scope, receive_body, method, path)
+        except Disconnected:
+            return  # nobody to answer
+        except Exception as e:  # every error gets AWS's shape, never a traceback
+            answer = api_error(e).response(new_request_id())
+        status, data, out = answer
+        if not whole and has_body(headers):  # refused unread: not a byte more is read
+            out = [*out, CLOSE]
+        await send(send_, status, data, [*out, *cors])
 
     async def route(self, scope: Scope, receive: Receive, method: str, path: str) -> Response:
+        raw_path, query = _raw_path(scope), scope["query_string"]
+        headers = text_headers(scope["headers"])
+        # With credentials, nothing is read, named or measured for a client before it has
+        # shown what it can of its signature (the rest needs the body).
+        self._authorize(method, raw_path, query, headers, None)
         handler, params, exists = self.router.match(method, path)
+        unknown = None
         if handler is None:
-            if exists:
-                raise ApiError(405, "MethodNotAllowedException", f"{method} is not allowed here")
-            raise ApiError(404, "UnknownOperationException", f"No operation at {method} {path}")
-        body = await read_body(receive, 70 * 1024 * 1024)
+            unknown = (
+                ApiError(405, "MethodNotAllowedException", f"{method} is not allowed here")
+                if exists
+                else ApiError(404, "UnknownOperationException", f"No operation at {method} {path}")
+            )
+            if self.verifier is None:
+                raise unknown
+        if (
+            handler is not None
+            and handler != self.invoke_async_legacy  # botocore sends its payload untyped
+            and has_body(scope["headers"])
+            and not is_json(headers.get("content-type"))
+        ):
+            raise ApiError(
+                415,
+                "UnsupportedMediaTypeException",
+                f"The request body must be JSON (Content-Type: application/json), not "
+                f"{headers.get('content-type') or 'untyped'}",
+            )
+        try:
+            body = await read_body(receive, 70 * 1024 * 1024)
+        except BodyTooLarge:
+            raise ApiError(
+                413, "RequestTooLargeException", "Request must be smaller than 73400320 bytes"
+            ) from None
+        self._authorize(method, raw_path, query, headers, body)
+        if unknown is not None:
+            raise unknown
+        assert handler is not None
         request = Request(scope, {k: unquote(v) for k, v in params.items()}, body)
-        if path != "/metrics":
-            self._authorize(method, _raw_path(scope), scope["query_string"], request.headers, body)
         if "name" in params:
             _check_name(request.params["name"])
         return await handler(request)
 
     def _authorize(
-        self, method: str, raw_path: bytes, query: bytes, headers: dict[str, str], body: bytes
+        self,
+        method: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: dict[str, str],
+        body: bytes | None,
     ) -> None:
+        """With credentials, the request's signature; `body` None: what can be checked of it
+        before the body is read."""
         if self.verifier is None:
             return
         try:
@@ -242,6 +325,8 @@ class LambdaApi:
         which answers Invoke without ASGI, both come here.
         """
         try:
+            if self.verifier is not None:  # before anything is named or measured
+                self._authorize("POST", raw_path, query, text_headers(headers), body)
             invocation_type = b"RequestResponse"
             tail = False
             client_context = b""
@@ -267,14 +352,6 @@ class LambdaApi:
                     413,
                     "RequestTooLargeException",
                     f"Request must be smaller than {invoke_limit(headers)} bytes for the {kind}",
-                )
-            if self.verifier is not None:
-                self._authorize(
-                    "POST",
-                    raw_path,
-                    query,
-                    {k.decode("latin-1"): v.decode("latin-1") for k, v in headers},
-                    body,
                 )
             body = body or b"{}"  # its JSON is checked once, by the engine (encode_event)
             cc = None

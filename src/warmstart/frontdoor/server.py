@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import ipaddress
 import logging
+import math
+import resource
 import signal
 import socket
 from collections.abc import Callable, Coroutine, Generator
@@ -18,14 +21,24 @@ import uvicorn
 from ..api import Runtime
 from ..errors import WarmstartError
 from ..observe.metrics import Metrics
-from .apigw import ApiGateway, Route, routes
-from .http import CoalescingProtocol, InvokeProtocol
+from .apigw import PAYLOAD_LIMIT, ApiGateway, Route, routes
+from .guard import Guard
+from .http import CoalescingProtocol, InvokeProtocol, Limits, expire
 from .lambda_api import LambdaApi
 from .sigv4 import Verifier
 
-__all__ = ["Endpoints", "is_loopback", "serve"]
+__all__ = ["Endpoints", "is_loopback", "open_files", "serve"]
 
 log = logging.getLogger("warmstart")
+
+# The largest body each port takes (CreateFunction's zip, base64; API Gateway's payload), and
+# room for the head: a request past it is cut off (413) whatever its kind.
+LAMBDA_REQUEST_BYTES = 70 * 1024 * 1024 + 64 * 1024
+API_REQUEST_BYTES = PAYLOAD_LIMIT + 64 * 1024
+HEAD_TIMEOUT_S = 10.0
+# After --graceful-timeout the invocations still running are ended; their answers (and those of
+# the API port) then have this long to go out before uvicorn cancels what is left.
+ANSWER_GRACE_S = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def open_files() -> int:
+    """How many files this process may open, its soft limit raised to the hard one first.
+
+    Each connection takes a descriptor: a default soft limit of 1,024 lets a few hundred slow
+    clients leave no room for environments' pipes. Example: open_files()  # 1048576
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as e:
+            log.warning("cannot raise the open files limit from %d to %d: %s", soft, target, e)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def _max_connections(files: int, ports: int, concurrency: int) -> int:
+    """Connections per port that leave room for the environments' descriptors (a few each)."""
+    return max(64, min(10_000, (files - 4 * concurrency - 256) // ports))
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound now so that a busy port is a clear error before anything runs."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -86,11 +121,17 @@ def serve(
     api_port: int = 3000,
     credentials: tuple[str, str] | None = None,
     graceful_s: float = 10.0,
+    guard: Guard | None = None,
+    request_timeout_s: float = 60.0,
+    max_connections: int | None = None,
     on_ready: Callable[[Endpoints], None] | None = None,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then let in-flight work finish (up to `graceful_s`) and
-    shut every environment down. Binding anything but loopback requires credentials: requests to
-    the Lambda API must then be signed with them (SigV4), as AWS requires.
+    """Serve until SIGINT or SIGTERM, then let in-flight work finish (up to `graceful_s`), end
+    what still runs (its callers get a 5xx, its records are written) and shut every environment
+    down. Binding anything but loopback requires credentials: requests to the Lambda API must
+    then be signed with them (SigV4), as AWS requires. `guard`: the Host and Origin rules
+    (default: loopback names only, no web page); `request_timeout_s`: how long a request may
+    take to come whole; `max_connections`: per port (default: from the open files limit).
 
     Example: serve(Runtime.from_template("template.yaml"), port=3001, api_port=3000)
     """
@@ -99,6 +140,7 @@ def serve(
             f"listening on {host} needs credentials (--credentials KEY:SECRET): the Lambda API "
             "then accepts only requests signed with them"
         )
+    guard = guard or Guard(bound=host)
     verifier = Verifier(*credentials) if credentials else None
     service = runtime.service
     metrics = Metrics(service)
@@ -109,15 +151,27 @@ def serve(
     sockets = [_bind(host, port)]
     if table:
         sockets.append(_bind(host, api_port))
-    api = LambdaApi(runtime, verifier, metrics)
-    apps: list[tuple[Any, Any]] = [(api, functools.partial(InvokeProtocol, api=api))]
+    files = open_files()
+    limits = Limits(
+        head_timeout_s=min(HEAD_TIMEOUT_S, request_timeout_s),
+        request_timeout_s=request_timeout_s,
+        request_bytes=LAMBDA_REQUEST_BYTES,
+        max_connections=max_connections
+        or _max_connections(files, len(sockets), service.config.account_concurrency),
+    )
+    api = LambdaApi(runtime, verifier, metrics, guard=guard)
+    apps: list[tuple[Any, Any]] = [(api, functools.partial(InvokeProtocol, api=api, limits=limits))]
     if table:
-        apps.append((ApiGateway(runtime, table), CoalescingProtocol))
+        api_limits = dataclasses.replace(limits, request_bytes=API_REQUEST_BYTES)
+        apps.append((
+            ApiGateway(runtime, table, guard),
+            functools.partial(CoalescingProtocol, limits=api_limits),
+        ))  # fmt: skip
     servers = [
         _Server(uvicorn.Config(
             app, loop="uvloop", http=protocol, lifespan="off", log_level="warning",
-            access_log=False, timeout_graceful_shutdown=max(1, round(graceful_s)), ws="none",
-            proxy_headers=False, server_header=False,
+            access_log=False, timeout_graceful_shutdown=math.ceil(graceful_s) + ANSWER_GRACE_S,
+            ws="none", proxy_headers=False, server_header=False,
         ))
         for app, protocol in apps
     ]  # fmt: skip
@@ -133,12 +187,14 @@ def serve(
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
 
         def stop(sig: int) -> None:
             for s in servers:
                 if s.should_exit:
                     s.force_exit = True  # a second Ctrl-C: do not wait any longer
                 s.should_exit = True
+            stopping.set()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop, sig)
@@ -146,11 +202,24 @@ def serve(
             asyncio.ensure_future(s.serve(sockets=[sock]))
             for s, sock in zip(servers, sockets, strict=True)
         ]
-        while not all(s.started for s in servers) and not any(r.done() for r in runs):
-            await asyncio.sleep(0.01)
-        if on_ready is not None and all(s.started for s in servers):
-            on_ready(endpoints)
-        await asyncio.gather(*runs)
+        served = asyncio.gather(*runs)
+        timer = asyncio.ensure_future(_time_out_slow_requests(servers))
+        stopped = asyncio.ensure_future(stopping.wait())
+        try:
+            while not all(s.started for s in servers) and not any(r.done() for r in runs):
+                await asyncio.sleep(0.01)
+            if on_ready is not None and all(s.started for s in servers):
+                on_ready(endpoints)
+            either: list[asyncio.Future[Any]] = [served, stopped]
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if not served.done():
+                done, _ = await asyncio.wait([served], timeout=graceful_s)
+                if not done:
+                    await _end_in_flight(runtime, servers)
+            await served
+        finally:
+            timer.cancel()
+            stopped.cancel()
 
     try:
         _run(main())
@@ -158,3 +227,30 @@ def serve(
         for sock in sockets:
             sock.close()
         runtime.close()
+
+
+async def _time_out_slow_requests(servers: list[_Server]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(1.0)
+        now = loop.time()
+        for s in servers:
+            expire(s.server_state.connections, now)
+
+
+async def _end_in_flight(runtime: Runtime, servers: list[_Server]) -> None:
+    """The graceful shutdown time is up: end the invocations still running, so that their
+    callers get an answer (a 5xx) and their records are written before the process exits."""
+    for s in servers:
+        for connection in s.server_state.connections:
+            if isinstance(connection, InvokeProtocol):
+                connection.ending = True
+    service = runtime.service
+    # The event worker's running events stay queued for the next start, rather than failing.
+    await asyncio.get_running_loop().run_in_executor(None, service.event_queue().close, 0)
+    ended = service.end_in_flight()
+    if ended:
+        log.warning(
+            "%d invocation(s) still running when the graceful shutdown time was up were ended",
+            ended,
+        )

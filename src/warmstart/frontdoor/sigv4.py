@@ -7,6 +7,7 @@ query, the body, and the time in X-Amz-Date. Nothing cryptographic is written he
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ _AUTH = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=([^/,\s]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request,\s*"
     r"SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]{64})$"
 )
+_PAYLOAD_HASH = "x-amz-content-sha256"
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,14 @@ class Verifier:
         self._secret = secret_access_key
 
     def check(
-        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes
+        self, method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes | None
     ) -> None:
-        """Raise SignatureError unless the request carries a valid signature of ours."""
+        """Raise SignatureError unless the request carries a valid signature of ours.
+
+        `body` None: what can be checked before the body is read (the Authorization header's
+        shape, the access key, the time; the whole signature if the client signed the body's
+        SHA-256 in x-amz-content-sha256, which the body is compared with once it is read).
+        """
         auth = headers.get("authorization")
         if not auth:
             raise SignatureError(
@@ -78,6 +86,27 @@ class Verifier:
                 f"Signature expired: {amz_date} is now earlier or later than 5 minutes from now.",
             )
         names = signed.split(";")
+        # Signed, this header stands for the body in the signature (botocore's signer takes it
+        # as it is), so it must be the body's hash (compared once the body is read); S3's
+        # UNSIGNED-PAYLOAD and STREAMING-* values would leave the body unsigned.
+        payload_hash = headers.get(_PAYLOAD_HASH)
+        if payload_hash is not None and not _SHA256.match(payload_hash):
+            raise SignatureError(
+                "InvalidSignatureException",
+                f"x-amz-content-sha256 must be the SHA-256 of the body, not {payload_hash!r}: "
+                "the Lambda API takes signed payloads only.",
+            )
+        if body is None and (payload_hash is None or _PAYLOAD_HASH not in names):
+            return  # the rest needs the body
+        if (
+            body is not None
+            and payload_hash is not None
+            and not hmac.compare_digest(hashlib.sha256(body).hexdigest(), payload_hash.lower())
+        ):
+            raise SignatureError(
+                "InvalidSignatureException",
+                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+            )
         missing = [n for n in names if n not in headers]
         if missing:
             raise SignatureError(
@@ -87,7 +116,7 @@ class Verifier:
             f"?{query}" if query else ""
         )
         request = AWSRequest(
-            method=method, url=url, data=body, headers={n: headers[n] for n in names}
+            method=method, url=url, data=body or b"", headers={n: headers[n] for n in names}
         )
         request.context["timestamp"] = amz_date
         token = headers.get("x-amz-security-token")
