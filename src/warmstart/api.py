@@ -49,6 +49,8 @@ def _function(name: Any, argument: str = "function") -> None:
 def _options(
     qualifier: Any, client_context: Any = None, identity: Any = None, trace_id: Any = None
 ) -> None:
+    if qualifier is None and client_context is None and identity is None and trace_id is None:
+        return  # the common case, on every invocation: no more than this
     _expect(qualifier, (str, type(None)), "a version or alias (a str) or None", "qualifier")
     for value, name in ((client_context, "client_context"), (identity, "identity")):
         _expect(value, (bytes, str, type(None)), "JSON as bytes or str, or None", name)
