@@ -297,7 +297,9 @@ def test_a_70_mb_body_is_refused_without_being_read(signed_server, path, headers
         answer is not None and answer.startswith(b"HTTP/1.1 403 ") and expected.encode() in answer
     ), answer
     assert sent < 32 * 1024 * 1024, sent  # the client was stopped (socket buffers took the rest)
-    assert bytes_read(pid) - before < 8 * 1024 * 1024
+    # What the server read meanwhile: far from the 70 MB (it also reads files of its own then,
+    # such as botocore's model of the Lambda API, loaded in the background at start).
+    assert bytes_read(pid) - before < 24 * 1024 * 1024
     assert rss_kb(pid) - rss_before < 16 * 1024
 
 
