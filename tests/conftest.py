@@ -133,3 +133,15 @@ def make_runtime(state_dir: Path) -> Iterator[Callable[..., Runtime]]:
         pids = runtime_pids(rt)
         rt.close()
         assert_no_leaks(rt, pids)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A `warmstart serve` of the API template shared by a module's tests; it must stop cleanly.
+    (Modules that need other options define their own.)"""
+    from e2e.serve_helpers import Server
+
+    srv = Server(tmp_path_factory.mktemp("serve")).start()
+    yield srv
+    code, out = srv.stop()
+    assert code == 0, out

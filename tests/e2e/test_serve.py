@@ -24,14 +24,6 @@ from e2e.serve_helpers import API_TEMPLATE, Server, descendants
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve")).start()
-    yield srv
-    code, out = srv.stop()
-    assert code == 0, out
-
-
-@pytest.fixture(scope="module")
 def client(server):
     return server.client()
 

@@ -17,7 +17,6 @@ import sys
 import pytest
 
 from conftest import BASIC, spec
-from e2e.serve_helpers import Server
 from warmstart import InvalidRequestContentError
 from warmstart.frontdoor.lambda_api import LambdaApi
 
@@ -52,14 +51,6 @@ GOOD = {
     "500 deep": (nested(500), json.loads(nested(500))),
     "UTF-8": ('{"é": "✓"}'.encode(), {"é": "✓"}),
 }
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve")).start()
-    yield srv
-    code, out = srv.stop()
-    assert code == 0, out
 
 
 def invoke(server, body: bytes, kind: str = "RequestResponse", path: str | None = None):

@@ -12,21 +12,13 @@ import zipfile
 
 import pytest
 
-from e2e.serve_helpers import Server, descendants
+from e2e.serve_helpers import descendants
 
 PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 ROLE = "arn:aws:iam::123456789012:role/r"
 INVALID = "InvalidParameterValueException"
 CONTENT = "InvalidRequestContentException"
 VALIDATION = "1 validation error detected: Value "
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("serve")).start()
-    yield srv
-    code, out = srv.stop()
-    assert code == 0, out
 
 
 def call(server, method: str, path: str, body: object = None, raw: bytes | None = None):
