@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,13 @@ from warmstart.engine.runtime import sandbox
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="users of their own need root")
 NOBODY = 65534
+
+
+def _end(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def intruders(make_runtime, **settings):
@@ -79,10 +87,13 @@ def test_a_function_cannot_move_itself_into_another_cgroup(make_runtime, needs_c
 def test_what_escapes_its_group_ends_with_its_environment(make_runtime, isolation):
     rt, call = intruders(make_runtime, isolation=isolation)
     escaped = call("A", action="escape")
-    assert not process_gone(escaped)
-    assert call("A", action="whoami")  # the environment goes on meanwhile
-    rt.recycle("A")
-    assert wait_for(lambda: process_gone(escaped))
+    try:
+        assert not process_gone(escaped)
+        assert call("A", action="whoami")  # the environment goes on meanwhile
+        rt.recycle("A")
+        assert wait_for(lambda: process_gone(escaped))
+    finally:
+        _end(escaped)  # should this fail, not left behind on the machine
 
 
 @root_only
@@ -155,6 +166,8 @@ time.sleep(0.5)
 out["escaped alive after its environment"] = not process_gone(escaped)
 rt.close()
 out["escaped gone after close"] = wait_for(lambda: process_gone(escaped))
+if not out["escaped gone after close"]:
+    os.kill(escaped, 9)  # should the test fail, not left behind on the machine
 print(json.dumps(out))
 """
 
