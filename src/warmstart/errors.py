@@ -18,6 +18,8 @@ __all__ = [
     "TooManyRequestsError",
     "UnsupportedRuntimeError",
     "WarmstartError",
+    "one_line",
+    "shown",
 ]
 
 
@@ -27,6 +29,16 @@ def one_line(text: str, limit: int = 500) -> str:
     if not text.isprintable():
         text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value as an error quotes it: its repr, cut to `limit` characters (closing its quote).
+    Example: shown("x" * 100, 10) -> "'xxxxx...'"."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    quote = text[0] if text[0] in "'\"" else ""
+    return text[: limit - 4] + "..." + quote
 
 
 class WarmstartError(Exception):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from .errors import SpecError, shown
 
 __all__ = [
     "DEFAULT_MEMORY_MB",
@@ -113,7 +113,7 @@ def _check_range(spec: FunctionSpec, prop: str, value: Any, bounds: tuple[int, i
     lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(
-            spec.name, prop, f"must be an integer from {lo} to {hi} (got {_short(value)})"
+            spec.name, prop, f"must be an integer from {lo} to {hi} (got {shown(value)})"
         )
     if not lo <= value <= hi:
         raise SpecError(spec.name, prop, f"{value} is outside {lo}..{hi}")
@@ -128,12 +128,7 @@ def _check_text(spec: FunctionSpec, prop: str, value: Any, what: str = "a text")
         except UnicodeEncodeError:  # a lone surrogate
             ok = False
     if not ok:
-        raise SpecError(spec.name, prop, f"must be {what} (got {_short(value)})")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:56] + "...'"
+        raise SpecError(spec.name, prop, f"must be {what} (got {shown(value)})")
 
 
 def folder_exists(path: Any) -> bool:
@@ -161,28 +156,26 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         raise SpecError(
             spec.name,
             "Handler",
-            f"{_short(spec.handler)} is not a handler (1-128 characters, no spaces)",
+            f"{shown(spec.handler)} is not a handler (1-128 characters, no spaces)",
         )
     _check_text(spec, "Runtime", spec.runtime, "a runtime such as python3.12")
     _check_range(spec, "MemorySize", spec.memory_size, MEMORY_RANGE)
     _check_range(spec, "Timeout", spec.timeout, TIMEOUT_RANGE)
     _check_range(spec, "EphemeralStorage.Size", spec.ephemeral_storage_mb, EPHEMERAL_RANGE)
     if not isinstance(spec.code_dir, Path):
-        raise SpecError(spec.name, "CodeUri", f"must be a folder (got {_short(spec.code_dir)})")
+        raise SpecError(spec.name, "CodeUri", f"must be a folder (got {shown(spec.code_dir)})")
     if not folder_exists(spec.code_dir):
         raise SpecError(
-            spec.name, "CodeUri", f"code folder {_short(str(spec.code_dir))} does not exist"
+            spec.name, "CodeUri", f"code folder {shown(str(spec.code_dir))} does not exist"
         )
     if not isinstance(spec.environment, dict):
         raise SpecError(
-            spec.name, "Environment.Variables", f"must be a map (got {_short(spec.environment)})"
+            spec.name, "Environment.Variables", f"must be a map (got {shown(spec.environment)})"
         )
     size = 0
     for key, value in spec.environment.items():
         if not isinstance(key, str) or not ENV_KEY_RE.match(key):
-            raise SpecError(
-                spec.name, "Environment.Variables", f"{_short(key)} is not a valid name"
-            )
+            raise SpecError(spec.name, "Environment.Variables", f"{shown(key)} is not a valid name")
         if key in RESERVED_ENV_VARS:
             raise SpecError(spec.name, "Environment.Variables", f"{key} is reserved by Lambda")
         _check_text(spec, f"Environment.Variables.{key}", value)
@@ -193,29 +186,27 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         )
     if spec.architecture not in ("x86_64", "arm64"):
         raise SpecError(
-            spec.name, "Architectures", f"{_short(spec.architecture)} is not x86_64 or arm64"
+            spec.name, "Architectures", f"{shown(spec.architecture)} is not x86_64 or arm64"
         )
     if not isinstance(spec.layers, tuple) or not all(isinstance(p, Path) for p in spec.layers):
         raise SpecError(
-            spec.name, "Layers", f"must be a list of folders (got {_short(spec.layers)})"
+            spec.name, "Layers", f"must be a list of folders (got {shown(spec.layers)})"
         )
     if len(spec.layers) > MAX_LAYERS:
         raise SpecError(spec.name, "Layers", f"{len(spec.layers)} layers, Lambda allows 5")
     for layer in spec.layers:
         if not folder_exists(layer):
-            raise SpecError(
-                spec.name, "Layers", f"layer folder {_short(str(layer))} does not exist"
-            )
+            raise SpecError(spec.name, "Layers", f"layer folder {shown(str(layer))} does not exist")
     if spec.reserved_concurrency is not None:
         rc = spec.reserved_concurrency
         if isinstance(rc, bool) or not isinstance(rc, int) or rc < 0:
             raise SpecError(spec.name, "ReservedConcurrentExecutions", f"{rc!r} is not >= 0")
     alias = spec.auto_publish_alias
     if alias is not None and (not isinstance(alias, str) or not ALIAS_RE.match(alias)):
-        raise SpecError(spec.name, "AutoPublishAlias", f"{_short(alias)} is not an alias name")
+        raise SpecError(spec.name, "AutoPublishAlias", f"{shown(alias)} is not an alias name")
     if not isinstance(spec.snap_start, bool):
         raise SpecError(
-            spec.name, "SnapStart", f"must be true or false (got {_short(spec.snap_start)})"
+            spec.name, "SnapStart", f"must be true or false (got {shown(spec.snap_start)})"
         )
     pc = spec.provisioned_concurrency
     if isinstance(pc, bool) or not isinstance(pc, int) or pc < 0:
@@ -233,14 +224,14 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         raise SpecError(
             spec.name,
             "EventInvokeConfig.MaximumRetryAttempts",
-            f"{_short(retries)} is not 0, 1 or 2",
+            f"{shown(retries)} is not 0, 1 or 2",
         )
     _check_range(
         spec, "EventInvokeConfig.MaximumEventAgeInSeconds", spec.max_event_age_s, (60, 21600)
     )
     if not isinstance(spec.log_format, str) or spec.log_format not in ("Text", "JSON"):
         raise SpecError(
-            spec.name, "LoggingConfig.LogFormat", f"{_short(spec.log_format)} is not Text or JSON"
+            spec.name, "LoggingConfig.LogFormat", f"{shown(spec.log_format)} is not Text or JSON"
         )
     if spec.application_log_level is not None:
         if spec.log_format != "JSON":
@@ -252,6 +243,6 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
             raise SpecError(
                 spec.name,
                 "LoggingConfig.ApplicationLogLevel",
-                f"{_short(level)} is not a log level ({', '.join(LOG_LEVELS)})",
+                f"{shown(level)} is not a log level ({', '.join(LOG_LEVELS)})",
             )
     return spec

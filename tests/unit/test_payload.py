@@ -4,6 +4,7 @@ in Lambda's words, and its depth limit is Jackson's 1,000 exactly."""
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from hypothesis import given
@@ -35,6 +36,27 @@ def test_jacksons_depth_is_allowed(levels):
     text = b"[" * levels + b"]" * levels
     assert payload.parse(text) is not None  # on 3.11 past the recursion limit's reach
     assert payload.parse(b'{"a": "' + b"[" * 5000 + b'"}') == {"a": "[" * 5000}
+
+
+@pytest.fixture
+def raised_recursion_limit():
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(5000)
+    yield
+    sys.setrecursionlimit(before)
+
+
+@pytest.mark.usefixtures("raised_recursion_limit")
+def test_the_depth_holds_where_the_scanner_can_go_deeper():
+    # With the recursion limit raised (or on Python 3.12+), the C scanner and encoder take what
+    # Jackson refuses: the depth is then checked on what they gave.
+    too_deep = b"[" * 1001 + b"]" * 1001
+    with pytest.raises(InvalidRequestContentError, match=r"nesting depth \(1001\)"):
+        payload.parse(too_deep)
+    with pytest.raises(InvalidRequestContentError, match=r"nesting depth \(1001\)"):
+        payload.dumps(json.loads(too_deep))
+    wide = json.dumps([{"a": [i]} for i in range(2000)]).encode()  # many brackets, not deep
+    assert payload.parse(wide) == json.loads(wide)
 
 
 def test_one_more_level_is_refused_with_where():

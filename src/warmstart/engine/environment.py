@@ -239,14 +239,20 @@ class PythonEnvironment(Environment):
     # -- INIT ------------------------------------------------------------------------------
 
     def _spawn(self) -> Channel:
-        req_r, req_w = os.pipe()
-        resp_r, resp_w = os.pipe()
-        self.log_fd = os.memfd_create("warmstart-log")
+        fds: list[int] = []
+        try:  # (at the open-files limit any of these fails: none may be left open)
+            fds += os.pipe()
+            fds += os.pipe()
+            fds.append(os.memfd_create("warmstart-log"))
+            fds.append(os.dup(fds[-1]))  # the child's copy of the log
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        req_r, req_w, resp_r, resp_w, self.log_fd, child_log = fds
         try:
-            # spawn() owns and closes the fds it hands over: the child's ends, a copy of the log's.
-            self.exited = self.server.spawn(
-                self.id, self.config, [req_r, resp_w, os.dup(self.log_fd)]
-            )
+            # spawn() owns and closes the fds it hands over: the child's ends, its log.
+            self.exited = self.server.spawn(self.id, self.config, [req_r, resp_w, child_log])
             self.parent_pidfd = self.server.pidfd  # (kept open by the server)
         except BaseException:
             for fd in (req_w, resp_r, self.log_fd):

@@ -6,8 +6,8 @@ the NaN/Infinity literals Python's json module would accept, nesting deeper than
 `StreamReadConstraints` allow (1,000 levels). The messages are Jackson's, behind Lambda's prefix.
 
 The check is one parse on the invoke path: the C scanner json.loads uses, with a hook for the
-three non-standard constants (called only when one appears). Only a body that fails it, or that
-has more than 1,000 brackets, takes the slow path that says what is wrong and where.
+three non-standard constants (called only when one appears). Only a body that fails it, or one
+nested more than 1,000 deep that it took, takes the slow path that says what is wrong and where.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ _TOO_DEEP = (  # Jackson stops at the first level too many
     "from `StreamReadConstraints.getMaxNestingDepth()`)"
 )
 _strict_dumps = jsonfast.make_dumps(allow_nan=False)
+_COUNTS_AGAINST_LIMIT = sys.version_info < (3, 12)
 _deeper_lock = threading.Lock()
 
 
@@ -68,10 +69,10 @@ def parse(data: bytes) -> Any:
         start = 0
         while start < len(s) and s[start] in _WS:
             start += 1
+        bounded = _bounded()  # (the scan holds the GIL: the limit cannot change meanwhile)
         obj, end = _scan(s, start)
         if end == len(s) or not s[end:].strip(_WS):
-            # A document more than MAX_DEPTH deep has more than 2 * MAX_DEPTH bytes
-            if len(data) > 2 * MAX_DEPTH and data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+            if not bounded and _may_be_deep(data) and _deeper_than(obj, MAX_DEPTH):
                 _check_depth(data)
             return obj
     except (StopIteration, UnicodeDecodeError, ValueError, RecursionError):
@@ -103,9 +104,40 @@ def dumps(event: Any) -> bytes:
         except ValueError:
             pass
         raise InvalidRequestContentError(f"Could not serialize the event as JSON: {e}") from None
-    if len(data) > 2 * MAX_DEPTH and data.count(b"[") + data.count(b"{") > MAX_DEPTH:
+    if not _bounded() and _may_be_deep(data) and _deeper_than(event, MAX_DEPTH):
         _check_depth(data)
     return data
+
+
+def _bounded() -> bool:
+    """Whether the C scanner and encoder cannot go past MAX_DEPTH: before Python 3.12 they
+    count nesting against the recursion limit, which is at most MAX_DEPTH unless raised (then
+    what they handle needs no depth check of its own, the common case on every invocation)."""
+    return _COUNTS_AGAINST_LIMIT and sys.getrecursionlimit() <= MAX_DEPTH
+
+
+def _may_be_deep(data: bytes) -> bool:
+    """A document more than MAX_DEPTH deep has more than 2 * MAX_DEPTH bytes and more than
+    MAX_DEPTH opening brackets (counted in C)."""
+    return len(data) > 2 * MAX_DEPTH and data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether a decoded document nests more than `limit` arrays and objects: one level at a
+    time, without recursion."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        inner = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    inner.append(child)
+        level = inner
+    return False
 
 
 def _check_depth(data: bytes) -> None:

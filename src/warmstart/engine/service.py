@@ -658,16 +658,29 @@ class Service:
             self._unreserved_used += delta
 
     def _start_provisioned(self, version: Version) -> None:
+        """One provisioned environment that `_provision` counted (in `provisioning` and the
+        function's allocation): it joins the pool, or is taken off both counts."""
         pool = version.pool
+        env = None
         try:
             env = self.adapter.environment(version, PROVISIONED_INIT)
-        finally:
-            with self._lock:
+            with self._lock:  # in one step: never counted twice, nor not at all
                 pool.provisioning -= 1
-        with self._lock:
-            pool.envs.add(env)
-        started = time.time()
-        init = env.start(max(130.0, float(version.spec.timeout)))
+                pool.envs.add(env)
+            started = time.time()
+            init = env.start(max(130.0, float(version.spec.timeout)))
+        except BaseException:
+            with self._lock:
+                if env is None:
+                    pool.provisioning -= 1
+                else:
+                    pool.envs.discard(env)
+                self._set_provisioned(version.function, -1)
+            if env is not None:
+                env.kill()
+                env.wait(5.0)
+                env.close()
+            raise
         text = self._init_text(version, env.init_type, env.stream, init, started, report=True)
         self.writer.log(version.function.name, env.stream, text)
         with self._lock:
@@ -1379,6 +1392,14 @@ class Service:
                             }
                         )
         return out
+
+    def stop_events(self, timeout_s: float = 0.0) -> None:
+        """Stop running asynchronous events (those running stay queued for the next start);
+        nothing to do if none were started. Example: svc.stop_events()"""
+        with self._lock:
+            events = self._events
+        if events is not None:
+            events.close(timeout_s)
 
     def end_in_flight(self) -> int:
         """End every invocation still running, and say how many there were.

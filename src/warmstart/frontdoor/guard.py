@@ -157,15 +157,15 @@ class Guard:
         address = _ip(bare)
         self.bound = str(address) if address is not None else bare
         self.wildcard = address is not None and address.is_unspecified
-        self._seen: dict[bytes, bool] = {}
+        self._seen: dict[bytes, bool] = {}  # accepted Host values
 
     def host_ok(self, value: bytes) -> bool:
         """Whether a Host header value names this server in a way DNS rebinding cannot."""
-        ok = self._seen.get(value)
-        if ok is None:
-            ok = self._judge(value)
-            if len(self._seen) < _SEEN_LIMIT:
-                self._seen[value] = ok
+        if value in self._seen:
+            return True
+        ok = self._judge(value)
+        if ok and len(self._seen) < _SEEN_LIMIT:  # (refused values would fill it: a hostile
+            self._seen[value] = True  # client can send any number of them)
         return ok
 
     def _judge(self, value: bytes) -> bool:

@@ -829,7 +829,7 @@ def _ok(doc: dict[str, Any], status: int = 200) -> Response:
 def _page(given: dict[str, Any], key: str, items: list[Any]) -> Response:
     """Marker/MaxItems pagination as the list calls do it (a Marker is a NextMarker given)."""
     marker = given.get("Marker", "0")
-    if not re.fullmatch("[0-9]+", marker):
+    if not re.fullmatch("[0-9]{1,18}", marker):
         raise ApiError(
             400,
             "InvalidParameterValueException",

@@ -247,7 +247,7 @@ async def _end_in_flight(runtime: Runtime, servers: list[_Server]) -> None:
                 connection.ending = True
     service = runtime.service
     # The event worker's running events stay queued for the next start, rather than failing.
-    await asyncio.get_running_loop().run_in_executor(None, service.event_queue().close, 0)
+    await asyncio.get_running_loop().run_in_executor(None, service.stop_events)
     ended = service.end_in_flight()
     if ended:
         log.warning(

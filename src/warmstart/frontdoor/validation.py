@@ -40,7 +40,7 @@ _TYPES = {
     "map": "an object",
 }
 _SHOWN = 256  # of a value, in a message
-_DIGITS = re.compile("-?[0-9]+")
+_DIGITS = re.compile("-?[0-9]{1,18}")  # longer is no number of Lambda's (and int() refuses it)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import TemplateError
+from ..errors import TemplateError, shown
 
 __all__ = [
     "NO_VALUE",
@@ -61,11 +61,7 @@ def describe(value: Any, limit: int = 60) -> str:
         return "a map"
     if isinstance(value, list):
         return "a list"
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    quote = text[0] if text[0] in "'\"" else ""
-    return text[: limit - 4] + "..." + quote
+    return shown(value, limit)
 
 
 def is_scalar(value: Any) -> bool:

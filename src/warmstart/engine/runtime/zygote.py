@@ -124,12 +124,16 @@ class Zygote:
         self.announce(**extra)
         ctrl = self.sock.fileno()
         while True:
-            for fd, _ in self.poller.poll(ADOPTED_REAP_MS):
+            events = self.poller.poll(ADOPTED_REAP_MS)
+            for fd, _ in events:
                 if fd == ctrl:
                     self.handle_message()
                 else:
                     self.reap(fd)
-            self.reap_adopted()
+            # Orphans appear when an environment's process ends (or now and then): not on the
+            # way of a spawn request.
+            if not events or any(fd != ctrl for fd, _ in events):
+                self.reap_adopted()
 
     def handle_message(self) -> None:
         try:
