@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -822,3 +823,25 @@ def test_a_valid_template_still_runs_from_the_cli(tmp_path):
         env={**os.environ, "WARMSTART_PYTHON": sys.executable},
     )
     assert p.returncode == 0, p.stderr
+
+
+def test_inline_code_is_kept_where_no_other_user_can_place_code(
+    tmp_path, monkeypatch, make_runtime
+):
+    # A folder in the shared temporary folder, made first by someone else, is never used: the
+    # code goes to this user's cache folder.
+    planted = Path(tempfile.gettempdir()) / "warmstart-inline"
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Resources:\n  Inline:\n    Type: AWS::Serverless::Function\n    Properties:\n"
+        f"      Runtime: {PY}\n      Handler: index.handler\n"
+        "      InlineCode: |\n        def handler(event, context):\n            return 'inline'\n"
+    )
+    spec = load_template(template).functions["Inline"]
+    assert spec.code_dir.parent == cache / "warmstart" / "inline"
+    assert (spec.code_dir / "index.py").stat().st_mode & 0o777 == 0o644
+    assert not str(spec.code_dir).startswith(str(planted))
+    assert load_template(template).functions["Inline"].code_dir == spec.code_dir  # reused
+    assert make_runtime(spec).invoke("Inline", {}).payload == "inline"

@@ -5,8 +5,8 @@ validated FunctionSpec: each property read with the type it must have, named whe
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -125,14 +125,20 @@ class _Properties:
 
 
 def _inline_code(name: str, code: str, where: str) -> Path:
-    """Lambda stores inline Python as index.py; keep it in a folder named by its content."""
+    """Lambda stores inline Python as index.py; keep it in a folder named by its content, in
+    this user's cache folder: in the shared temporary folder another user could put code (or a
+    link) there first."""
     digest = hashlib.sha256(code.encode()).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64]  # never a path: the name is the user's
-    folder = Path(tempfile.gettempdir()) / "warmstart-inline" / f"{safe}-{digest}"
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = Path(cache) / "warmstart" / "inline" / f"{safe}-{digest}"
     try:
         if not (folder / "index.py").exists():
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / "index.py").write_text(code)
+            partial = folder / f".index.py.{os.getpid()}"
+            partial.write_text(code)
+            partial.chmod(0o644)  # read by environments that run as users of their own
+            partial.replace(folder / "index.py")  # whole or not at all, for a run beside this
     except OSError as e:
         raise TemplateError(f"cannot write the inline code to {folder}: {e.strerror}", where) from e
     return folder
