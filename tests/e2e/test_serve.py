@@ -270,7 +270,8 @@ def test_create_invoke_delete(client, server):
     client.delete_function(FunctionName="Made")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.invoke(FunctionName="Made")
-    assert not any((server.state_dir / "functions" / "Made").glob("*/index.py"))
+    made = server.state_dir / "functions" / "Made"
+    assert wait_for(lambda: not any(made.glob("*/index.py")), 10)  # once nothing can run it
 
 
 @pytest.mark.parametrize(

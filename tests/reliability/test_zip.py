@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from conftest import wait_for
 from e2e.serve_helpers import Server
 
 PY = f"python{sys.version_info[0]}.{sys.version_info[1]}"
@@ -262,7 +263,8 @@ def test_links_lambda_zips_carry_are_kept(client, server):
         "node_modules/pkg/bin/tool": 0o755, "bin": 0o755, "bin/run": 0o755, "index.py": 0o644,
     }  # fmt: skip
     client.delete_function(FunctionName="Linked")
-    assert not (server.state_dir / "functions" / "Linked").exists()
+    # Removed once an invocation in flight would have timed out (3 s): nothing runs from it.
+    assert wait_for(lambda: not (server.state_dir / "functions" / "Linked").exists(), 10)
 
 
 def _source(text: str) -> bytes:
@@ -285,7 +287,10 @@ def test_update_function_code(client, server, canary):
     assert conf["Version"] == "1"
     assert conf["CodeSha256"] == base64.b64encode(hashlib.sha256(second).digest()).decode()
     assert json.loads(client.invoke(FunctionName="Updated")["Payload"].read()) == "two"
-    assert not any(p.exists() for p in first)  # the old folder went with the switch
+    # The old folder stays while an invocation in flight may still read from it (its timeout),
+    # then goes.
+    assert all(p.exists() for p in first)
+    assert wait_for(lambda: not any(p.exists() for p in first), 10)
     assert len(list((code_root / "Updated").iterdir())) == 1
 
     client.update_function_code(FunctionName="Updated", ZipFile=_source("three"))
@@ -319,7 +324,7 @@ def test_update_function_code(client, server, canary):
         client.update_function_code(FunctionName="Nope", ZipFile=_source("x"))
 
     client.delete_function(FunctionName="Updated")
-    assert not (code_root / "Updated").exists()
+    assert wait_for(lambda: not (code_root / "Updated").exists(), 10)
 
 
 def test_files_only_their_owner_may_read_fail_as_on_lambda(tmp_path):
@@ -339,3 +344,20 @@ def test_files_only_their_owner_may_read_fail_as_on_lambda(tmp_path):
         assert "Closed: its code is not readable by other users" in out
     else:
         assert body == "ok"
+
+
+def test_code_folders_waiting_to_go_are_removed_when_serve_stops(tmp_path):
+    server = Server(tmp_path / "state").start()
+    folder = server.state_dir / "functions" / "Gone"
+    try:
+        client = server.client()
+        client.create_function(
+            FunctionName="Gone", Runtime=PY, Role=ROLE, Handler="index.handler", Timeout=60,
+            Code={"ZipFile": code()},
+        )  # fmt: skip
+        client.delete_function(FunctionName="Gone")
+        assert folder.exists()  # an invocation in flight could run 60 s more
+    finally:
+        code_, out = server.stop()
+    assert code_ == 0, out
+    assert not folder.exists()

@@ -159,6 +159,7 @@ class LambdaApi:
         self.metrics = metrics
         self.code_root = code_root or runtime.config.state_dir / "functions"
         self._created: set[str] = set()  # functions with code folders this API unpacked
+        self._discarding: set[tuple[str, Path]] = set()  # code folders to remove (_discard_later)
         self._code_info: dict[Path, tuple[int, str]] = {}
         threading.Thread(target=preload, name="lambda-model", daemon=True).start()
         self.router = Router()
@@ -550,7 +551,7 @@ class LambdaApi:
         if given.get("DryRun"):  # the zip is checked by unpacking it; nothing changes
             self._discard_code(fn.name, unpacked.folder)
             return _ok(self.configuration(fn.latest))
-        old = fn.latest.spec.code_dir
+        old, timeout = fn.latest.spec.code_dir, fn.latest.spec.timeout
         try:
             await _in_thread(
                 lambda: self.service.configure(fn.name, code_dir=unpacked.folder, **changes)
@@ -561,11 +562,31 @@ class LambdaApi:
         self._code_info[unpacked.folder] = (unpacked.size, unpacked.sha256)
         self._created.add(fn.name)
         if not any(v.spec.code_dir == old for v in fn.versions.values()):
-            self._discard_code(fn.name, old)  # unless a published version still runs it
+            self._discard_later(fn.name, [old], timeout)  # unless a published version runs it
         version = fn.latest
         if given.get("Publish"):
             version = fn.versions[self.service.publish_version(fn.name)]
         return _ok(self.configuration(version))
+
+    def _discard_later(self, name: str, folders: list[Path], timeout_s: float) -> None:
+        """Remove code folders once nothing runs from them: an invocation in flight on them may
+        still import from them until its timeout. `discard_now` removes what is left."""
+        loop = asyncio.get_running_loop()
+        for folder in folders:
+            self._discarding.add((name, folder))
+            loop.call_later(timeout_s + 1, self._discard_soon, name, folder)
+
+    def _discard_soon(self, name: str, folder: Path) -> None:
+        if (name, folder) in self._discarding:
+            self._discarding.discard((name, folder))
+            asyncio.get_running_loop().run_in_executor(None, self._discard_code, name, folder)
+
+    def discard_now(self) -> None:
+        """Remove the code folders still waiting to be (`serve` calls it once every environment
+        is gone)."""
+        pending, self._discarding = self._discarding, set()
+        for name, folder in pending:
+            self._discard_code(name, folder)
 
     def _discard_code(self, name: str, folder: Path) -> None:
         """Remove a code folder this API unpacked (never one a template points at), and the
@@ -774,10 +795,12 @@ class LambdaApi:
                 "InvalidParameterValueException",
                 "Deleting one version is not supported; delete the function",
             )
+        versions = [fn.latest, *fn.versions.values()]
         await _in_thread(lambda: self.service.delete_function(fn.name))
         if fn.name in self._created:
             self._created.discard(fn.name)
-            shutil.rmtree(self.code_root / fn.name, ignore_errors=True)
+            folders = list({v.spec.code_dir for v in versions})
+            self._discard_later(fn.name, folders, max(v.spec.timeout for v in versions))
         return 204, b"", []
 
     async def get_metrics(self, request: Request) -> Response:

@@ -227,6 +227,7 @@ def serve(
         for sock in sockets:
             sock.close()
         runtime.close()
+        api.discard_now()  # code folders of updated or deleted functions: nothing runs them now
 
 
 async def _time_out_slow_requests(servers: list[_Server]) -> None:
