@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ __all__ = [
     "DEFAULT_TIMEOUT_S",
     "RESERVED_ENV_VARS",
     "FunctionSpec",
+    "measured_environment",
     "validate",
 ]
 
@@ -131,6 +133,12 @@ def _check_text(spec: FunctionSpec, prop: str, value: Any, what: str = "a text")
         raise SpecError(spec.name, prop, f"must be {what} (got {shown(value)})")
 
 
+def measured_environment(variables: dict[str, str]) -> str:
+    """The variables as Lambda measures them against its 4 KB: as compact JSON (the string its
+    message quotes). Example: measured_environment({"A": "1"}) -> '{"A":"1"}'."""
+    return json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
+
+
 def folder_exists(path: Any) -> bool:
     """Whether path is a Path to a folder; a name the filesystem cannot take is not one.
 
@@ -172,14 +180,13 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         raise SpecError(
             spec.name, "Environment.Variables", f"must be a map (got {shown(spec.environment)})"
         )
-    size = 0
     for key, value in spec.environment.items():
         if not isinstance(key, str) or not ENV_KEY_RE.match(key):
             raise SpecError(spec.name, "Environment.Variables", f"{shown(key)} is not a valid name")
         if key in RESERVED_ENV_VARS:
             raise SpecError(spec.name, "Environment.Variables", f"{key} is reserved by Lambda")
         _check_text(spec, f"Environment.Variables.{key}", value)
-        size += len(key.encode()) + len(value.encode())
+    size = len(measured_environment(spec.environment).encode())
     if size > ENV_VARS_MAX_BYTES:
         raise SpecError(
             spec.name, "Environment.Variables", f"{size} bytes in total, over Lambda's 4 KB limit"

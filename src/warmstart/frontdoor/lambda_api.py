@@ -55,7 +55,7 @@ from .sigv4 import SignatureError, Verifier
 from .unzip import UNZIPPED_LIMIT, unpack
 from .validation import check_environment, check_input, preload
 
-__all__ = ["ApiError", "LambdaApi"]
+__all__ = ["MANAGEMENT_BODY_LIMIT", "ApiError", "LambdaApi"]
 
 log = logging.getLogger("warmstart")
 
@@ -68,6 +68,8 @@ FUNCTION_NAME = re.compile(
     r"([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$"
 )
 TAIL_BYTES = 4096
+# The largest management call: CreateFunction's 50 MB zip, base64 in a JSON body.
+MANAGEMENT_BODY_LIMIT = 70 * 1024 * 1024
 UNRESERVED_MINIMUM = 100  # concurrency Lambda keeps for functions without a reservation
 JSON = (b"content-type", b"application/json")
 Response = tuple[int, bytes, list[tuple[bytes, bytes]]]
@@ -277,10 +279,12 @@ class LambdaApi:
                 f"{headers.get('content-type') or 'untyped'}",
             )
         try:
-            body = await read_body(receive, 70 * 1024 * 1024)
+            body = await read_body(receive, MANAGEMENT_BODY_LIMIT)
         except BodyTooLarge:
             raise ApiError(
-                413, "RequestTooLargeException", "Request must be smaller than 73400320 bytes"
+                413,
+                "RequestTooLargeException",
+                f"Request must be smaller than {MANAGEMENT_BODY_LIMIT} bytes",
             ) from None
         self._authorize(method, raw_path, query, headers, body)
         if unknown is not None:

@@ -24,7 +24,7 @@ from ..observe.metrics import Metrics
 from .apigw import PAYLOAD_LIMIT, ApiGateway, Route, routes
 from .guard import Guard
 from .http import CoalescingProtocol, InvokeProtocol, Limits, expire
-from .lambda_api import LambdaApi
+from .lambda_api import MANAGEMENT_BODY_LIMIT, LambdaApi
 from .sigv4 import Verifier
 
 __all__ = ["Endpoints", "is_loopback", "open_files", "serve"]
@@ -33,7 +33,7 @@ log = logging.getLogger("warmstart")
 
 # The largest body each port takes (CreateFunction's zip, base64; API Gateway's payload), and
 # room for the head: a request past it is cut off (413) whatever its kind.
-LAMBDA_REQUEST_BYTES = 70 * 1024 * 1024 + 64 * 1024
+LAMBDA_REQUEST_BYTES = MANAGEMENT_BODY_LIMIT + 64 * 1024
 API_REQUEST_BYTES = PAYLOAD_LIMIT + 64 * 1024
 HEAD_TIMEOUT_S = 10.0
 # After --graceful-timeout the invocations still running are ended; their answers (and those of

@@ -11,7 +11,6 @@ environment variables, their 4 KB) follow, with Lambda's messages.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from typing import Any
@@ -19,15 +18,25 @@ from typing import Any
 from botocore.loaders import Loader
 
 from ..errors import InvalidParameterValueError
-from ..spec import RESERVED_ENV_VARS
+from ..spec import (
+    ENV_VARS_MAX_BYTES,
+    EPHEMERAL_RANGE,
+    MEMORY_RANGE,
+    RESERVED_ENV_VARS,
+    TIMEOUT_RANGE,
+    measured_environment,
+)
 
 __all__ = ["check_environment", "check_input", "preload"]
 
 # Lambda's limits for the functions it runs itself; the model's maxima are wider, as they also
 # cover functions on Lambda Managed Instances (32 GB, 90 minutes).
-LIMITS = {"MemorySize": (128, 10240), "Timeout": (1, 900), "EphemeralStorageSize": (512, 10240)}
+LIMITS = {
+    "MemorySize": MEMORY_RANGE,
+    "Timeout": TIMEOUT_RANGE,
+    "EphemeralStorageSize": EPHEMERAL_RANGE,
+}
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
-ENV_LIMIT = 4096
 _TYPES = {
     "string": "a string",
     "blob": "a base64-encoded string",
@@ -117,8 +126,8 @@ def check_environment(variables: dict[str, str]) -> None:
             f"{prefix}variables you have provided contains reserved keys that are currently not "
             f"supported for modification. Reserved keys used in this request: {', '.join(reserved)}"
         )
-    measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
-    if len(measured.encode()) > ENV_LIMIT:
+    measured = measured_environment(variables)
+    if len(measured.encode()) > ENV_VARS_MAX_BYTES:
         raise InvalidParameterValueError(
             f"{prefix}variables you have provided exceeded the 4KB limit. "
             f"String measured: {measured}"
