@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import statistics
 import time
 from pathlib import Path
 
@@ -181,3 +182,27 @@ def test_async_timeout_and_crash(make_runtime):
     assert crashed.error_type == "Runtime.ExitError"
     assert crashed.payload["errorMessage"].endswith("exit status 9")
     assert ok.payload["slept"] == 0.1
+
+
+def test_init_is_not_held_to_the_memory_share(make_runtime, needs_cgroups):
+    # Lambda runs INIT with unthrottled vCPUs (about two) whatever the memory size, and holds the
+    # function to its memory's share from the first invocation on.
+    rt = make_runtime(
+        spec("Small", "heavyinit.handler", memory_size=128, timeout=60),
+        spec("Big", "heavyinit.handler", memory_size=1769, timeout=60),
+    )
+
+    def cold(name: str) -> tuple[float, float]:
+        inits, durations = [], []
+        for _ in range(3):
+            rt.recycle(name)
+            res = rt.invoke(name, {"n": 200_000})
+            assert res.start_kind == "cold" and res.function_error is None, res.payload
+            inits.append(res.report.init_duration_ms)
+            durations.append(res.report.duration_ms)
+        return statistics.median(inits), statistics.median(durations)
+
+    small_init, small_duration = cold("Small")
+    big_init, big_duration = cold("Big")
+    assert small_init < 2 * big_init, (small_init, big_init)
+    assert small_duration > 4 * big_duration, (small_duration, big_duration)  # 0.07 vs 1 vCPU

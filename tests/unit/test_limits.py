@@ -26,11 +26,15 @@ def test_env_spec_quotas():
         "version": 2,
         "dir": "/fake/warmstart-1/e1",
         "cpu_quota_us": 1447,
+        "init_cpu_quota_us": -1,  # INIT: about two vCPUs, this whole machine
         "cpu_period_us": 20_000,
         "memory_bytes": 128 << 20,
         "pids_max": 1024,
     }
     assert iso.env_spec("e2", 3538)["cpu_quota_us"] == -1  # a whole machine: not throttled
+    four = Isolation("cgroup-v2", root=Path("/fake/warmstart-1"), cores=4)
+    assert four.env_spec("e3", 128)["init_cpu_quota_us"] == 40_000  # two of four cores
+    assert four.env_spec("e4", 5307)["init_cpu_quota_us"] == 60_000  # its share, above two
     assert iso.cpu_throttled(1024) and not iso.cpu_throttled(4096)
     none = Isolation("none", reason="turned off")
     assert none.env_spec("e", 128) is None and not none.cpu_throttled(128)

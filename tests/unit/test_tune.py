@@ -118,8 +118,9 @@ def test_model_keeps_waiting_time_and_stretches_cpu_time():
     at_128 = _predict(profile, 128)
     share = 128 / 1769
     assert at_128.durations[0] == pytest.approx(99.0 + _throttled(1.0, share))
-    cold = _throttled(30.0, share) + _throttled(8.0, share)
+    cold = _throttled(30.0, share) + 8.0  # INIT is not held to the memory share
     assert at_128.durations[-1] == pytest.approx(cold)
+    assert at_128.inits == [8.0]
     assert at_128.cold_starts == 1 and at_128.cpu_throttled
     assert _predict(profile, 3008).durations == [100.0] * 5 + [38.0]
 

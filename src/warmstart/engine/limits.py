@@ -24,6 +24,7 @@ from .runtime import cgroups
 
 __all__ = [
     "CPU_PERIOD_US",
+    "INIT_VCPUS",
     "MB_PER_VCPU",
     "Isolation",
     "detect",
@@ -38,6 +39,9 @@ MAX_VCPUS = 6
 # shortest period at which 128 MB's quota (0.07 vCPU) stays above the kernel's 1 ms minimum.
 CPU_PERIOD_US = 20_000
 PIDS_MAX = 1024  # Lambda: 1,024 processes/threads per environment
+# INIT is not held to the memory share: Lambda runs it with unthrottled vCPUs, about two, up to
+# ~3 GB (Python's Init Duration is flat from 128 to 1,024 MB); above that the share is larger.
+INIT_VCPUS = 2.0
 MODES = ("auto", "cgroup", "cgroup-v1", "cgroup-v2", "none")
 
 
@@ -95,11 +99,10 @@ class Isolation:
         """The cgroup spec (see engine/runtime/cgroups.py) for a new environment, or None."""
         if not self.cgroups:
             return None
-        quota = -1
-        if self.cpu_throttled(memory_mb):
-            quota = max(1000, round(CPU_PERIOD_US * vcpus_for(memory_mb, self.cores)))
+        share = vcpus_for(memory_mb, self.cores)
         spec: dict[str, Any] = {
-            "cpu_quota_us": quota,
+            "cpu_quota_us": self._quota(share),  # from the first invocation on
+            "init_cpu_quota_us": self._quota(max(share, INIT_VCPUS)),
             "cpu_period_us": CPU_PERIOD_US,
             "memory_bytes": memory_mb << 20,
             "pids_max": PIDS_MAX,
@@ -112,6 +115,12 @@ class Isolation:
             spec["version"] = 2
             spec["dir"] = str(self.root / env_id)
         return spec
+
+    def _quota(self, vcpus: float) -> int:
+        """CPU bandwidth per period for a vCPU share; -1 (no limit) for the whole machine."""
+        if vcpus >= self.cores:
+            return -1
+        return max(1000, round(CPU_PERIOD_US * vcpus))  # (the kernel's minimum is 1 ms)
 
     def paths(self) -> list[Path]:
         """Our cgroups, children first: the spawn group, then the parents (one per v1

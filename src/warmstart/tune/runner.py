@@ -329,8 +329,8 @@ def _predict(profile: MemoryResult, memory_mb: int) -> MemoryResult:
 
     Time off the CPU (waiting) stays; time on it stretches as the CPU quota stretches it: a
     quota of share x period per period, so a burst runs at full speed for its first quota and then
-    waits for each next period (single-threaded code gains nothing above one vCPU). INIT is taken
-    as CPU-bound.
+    waits for each next period (single-threaded code gains nothing above one vCPU). INIT keeps
+    its measured time: Lambda does not hold INIT to the memory share (see limits.INIT_VCPUS).
     """
     share = min(1.0, vcpus_for(memory_mb))
     out = MemoryResult(memory_mb, invocations=profile.invocations, errors=profile.errors.copy())
@@ -340,7 +340,7 @@ def _predict(profile: MemoryResult, memory_mb: int) -> MemoryResult:
     for duration, cpu, measured_init in profile.samples:
         on_cpu = min(cpu, duration)
         predicted = duration - on_cpu + _throttled(on_cpu, share)
-        init = None if measured_init is None else _throttled(measured_init, share)
+        init = measured_init
         out.durations.append(predicted + (init or 0.0))
         out.billed.append(billed_ms(predicted, init))
         if init is not None:

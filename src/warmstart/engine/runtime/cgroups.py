@@ -3,7 +3,8 @@
 The pool decides the paths and limits (see warmstart.engine.limits); this module only does the
 file writes, so that the environment itself (entering) and the zygote (cleaning up) share them.
 A spec is a dict: {"version": 1 | 2, "dirs": {controller: path} (v1) or "dir": path (v2),
-"cpu_quota_us": int (-1 = unlimited), "cpu_period_us": int, "memory_bytes": int, "pids_max": int}.
+"cpu_quota_us": int (-1 = unlimited), "init_cpu_quota_us": int (the same, during INIT),
+"cpu_period_us": int, "memory_bytes": int, "pids_max": int}.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any
 # While an environment runs INIT its CPU weight is the lowest there is: on Lambda a new
 # environment initializes on hardware of its own, and a burst of cold starts does not slow the
 # warm environments down. Here they share the cores, and hundreds of INITs at the default weight
-# would starve the warm ones, making them late, which starts yet more environments. The CPU
-# quota (the share a memory size buys) is the same in both phases.
+# would starve the warm ones, making them late, which starts yet more environments. Its CPU
+# quota is INIT's (Lambda does not hold INIT to the memory share) until `init_done` gives it
+# the share its memory size buys.
 INIT_SHARES = 2  # cgroup v1 cpu.shares (default 1024)
 INIT_WEIGHT = 1  # cgroup v2 cpu.weight (default 100)
 
@@ -53,7 +55,7 @@ def create(spec: dict[str, Any]) -> None:
         if "cpu" in d:
             _try_write(os.path.join(d["cpu"], "cpu.shares"), INIT_SHARES)
             _write(os.path.join(d["cpu"], "cpu.cfs_period_us"), spec["cpu_period_us"])
-            _write(os.path.join(d["cpu"], "cpu.cfs_quota_us"), spec["cpu_quota_us"])
+            _write(os.path.join(d["cpu"], "cpu.cfs_quota_us"), _init_quota(spec))
         if "memory" in d:
             _write(os.path.join(d["memory"], "memory.limit_in_bytes"), mem)
             # Without this the limit only pushes the environment into swap instead of OOM.
@@ -64,26 +66,38 @@ def create(spec: dict[str, Any]) -> None:
     else:
         path = spec["dir"]
         os.makedirs(path, exist_ok=True)
-        quota = spec["cpu_quota_us"]
         _try_write(os.path.join(path, "cpu.weight"), INIT_WEIGHT)
-        _write(
-            os.path.join(path, "cpu.max"),
-            f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}",
-        )
+        _write(os.path.join(path, "cpu.max"), _cpu_max(_init_quota(spec), spec))
         _write(os.path.join(path, "memory.max"), mem)
         _try_write(os.path.join(path, "memory.swap.max"), 0)
         _write(os.path.join(path, "pids.max"), spec["pids_max"])
 
 
+def _init_quota(spec: dict[str, Any]) -> int:
+    return int(spec.get("init_cpu_quota_us", spec["cpu_quota_us"]))
+
+
+def _cpu_max(quota: int, spec: dict[str, Any]) -> str:
+    return f"{'max' if quota < 0 else quota} {spec['cpu_period_us']}"
+
+
 def init_done(spec: dict[str, Any] | None) -> None:
-    """Give the environment its full CPU weight now that INIT is over (see INIT_SHARES)."""
+    """INIT is over: the environment's full CPU weight (see INIT_SHARES), and the CPU share its
+    memory size buys. Written by the pool: the environment's own user may not."""
     if not spec:
         return
+    quota = spec["cpu_quota_us"]
+    changed = quota != _init_quota(spec)
     if spec["version"] == 1:
-        if "cpu" in spec["dirs"]:
-            _try_write(os.path.join(spec["dirs"]["cpu"], "cpu.shares"), 1024)
+        cpu = spec["dirs"].get("cpu")
+        if cpu:
+            _try_write(os.path.join(cpu, "cpu.shares"), 1024)
+            if changed:
+                _try_write(os.path.join(cpu, "cpu.cfs_quota_us"), quota)
     else:
         _try_write(os.path.join(spec["dir"], "cpu.weight"), 100)
+        if changed:
+            _try_write(os.path.join(spec["dir"], "cpu.max"), _cpu_max(quota, spec))
 
 
 def lift(spec: dict[str, Any] | None) -> None:
