@@ -14,6 +14,7 @@ from .config import Config
 from .engine.events import Event, list_events, redrive
 from .engine.result import InvokeResult
 from .engine.service import Service
+from .envvars import apply_env_vars
 from .errors import ArgumentError, InvalidParameterValueError
 from .sam import Template, load_template
 from .spec import FunctionSpec
@@ -109,7 +110,7 @@ class Runtime:
             log.warning(line)
         for line in template.notes:
             log.info(line)
-        rt = cls(template.functions.values(), config)
+        rt = cls(apply_env_vars(template.functions.values(), config.env_vars), config)
         rt.template = template
         rt.warnings = template.warnings + rt.warnings
         return rt
@@ -143,7 +144,8 @@ class Runtime:
             timeout=timeout,
             environment=dict(environment or {}),
         )
-        return cls([spec], config, **settings)
+        config = config or Config.resolve(**settings)
+        return cls(apply_env_vars([spec], config.env_vars), config)
 
     # -- invoking --------------------------------------------------------------------------
 

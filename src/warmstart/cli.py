@@ -26,6 +26,7 @@ from .config import Config
 from .engine import interpreters
 from .engine.limits import MODES
 from .engine.payload import parse as parse_payload
+from .envvars import read_env_vars, with_variables
 from .errors import InvalidRequestContentError, TooManyRequestsError, WarmstartError
 from .observe import logs as logstreams
 from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
@@ -132,6 +133,14 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
             metavar="SECONDS",
             help="Shut idle environments down after this (default: 600).",
         ),
+        click.option(
+            "--env-vars",
+            "env_vars_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="FILE",
+            help="Environment variables over the template's, in SAM's format: "
+            '{"Parameters": {...}, "Function": {...}}.',
+        ),
         click.option("--python", metavar="PATH", help="Run every function with this interpreter."),
         click.option("--region", help="AWS_REGION inside functions (default: us-east-1)."),
     ]
@@ -143,6 +152,7 @@ def engine_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def _config(opts: dict[str, Any]) -> Config:
     overrides = " ".join(opts.pop("parameter_overrides", ()) or ())
     no_freeze = opts.pop("no_freeze", None)
+    env_file = opts.pop("env_vars_file", None)
     config = Config.resolve(
         state_dir=opts.pop("state_dir", None),
         isolation=opts.pop("isolation", None),
@@ -153,6 +163,7 @@ def _config(opts: dict[str, Any]) -> Config:
         region=opts.pop("region", None),
         build_dir=opts.pop("build_dir", None),
         parameter_overrides=parse_parameter_overrides(overrides),
+        env_vars=read_env_vars(env_file) if env_file else None,
     )
     if config.python is not None:  # before the template is read and anything is started
         interpreters.check(config.python)
@@ -255,7 +266,7 @@ def main(verbose: bool) -> None:
     "env_vars",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Environment variable, with --handler (repeatable).",
+    help="Environment variable of the function, over the template and --env-vars (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per invocation.")
 @engine_options
@@ -303,6 +314,10 @@ def invoke(
         )
         function = function or "Function"
     else:
+        if env_vars:
+            config = dataclasses.replace(
+                config, env_vars=with_variables(config.env_vars, _parse_env(env_vars))
+            )
         rt = Runtime.from_template(find_template(template), config=config)
         if function is None:
             try:

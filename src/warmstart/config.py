@@ -56,6 +56,9 @@ class Config:
     init_timeout_s: float = 10.0  # Lambda's INIT limit for on-demand environments
     async_delay_scale: float = 0.01  # async retries wait Lambda's 1 and 2 minutes times this
     parameter_overrides: dict[str, str] = field(default_factory=dict)
+    # Variables over the template's, as SAM's --env-vars file gives them (see envvars.py):
+    # {"Parameters": {...every function...}, "<function>": {...}}.
+    env_vars: dict[str, dict[str, str]] = field(default_factory=dict)
     build_dir: Path | None = None
 
     @classmethod
@@ -70,7 +73,7 @@ class Config:
                 values[f.name] = _checked(f.name, str(f.type), given[f.name])
                 continue
             env = os.environ.get(f"WARMSTART_{f.name.upper()}")
-            if env is None or f.name == "parameter_overrides":
+            if env is None or f.name in ("parameter_overrides", "env_vars"):
                 continue
             try:
                 values[f.name] = _convert(f.type, env)
@@ -107,6 +110,10 @@ _KINDS: dict[str, tuple[str, Any]] = {
     "str": ("a str", lambda v: isinstance(v, str)),
     "Path": ("a path", lambda v: isinstance(v, (str, os.PathLike))),
     "dict[str, str]": ("a dict", lambda v: isinstance(v, dict)),
+    "dict[str, dict[str, str]]": (
+        "a dict of dicts (function or 'Parameters' -> variables)",
+        lambda v: isinstance(v, dict) and all(isinstance(x, dict) for x in v.values()),
+    ),
 }
 
 

@@ -327,3 +327,19 @@ def test_stats_command(project):
     assert p.returncode == 0 and "Echo" in p.stdout and "cold%" in p.stdout
     p = run("stats", "--since", "yesterday", cwd=project)
     assert p.returncode == 2 and "--since" in p.stderr
+
+
+def test_env_vars_and_env_reach_template_functions(project):
+    (project / "env.json").write_text(
+        json.dumps({"Parameters": {"STAGE": "file", "TABLE": "local"}, "Echo": {"ONLY": "echo"}})
+    )
+    p = run("invoke", "Echo", "--env-vars", "env.json", "--env", "STAGE=cli", "--json", cwd=project)
+    assert p.returncode == 0, p.stderr
+    env = json.loads(p.stdout)["payload"]["env"]
+    assert (env["STAGE"], env["TABLE"], env["ONLY"]) == ("cli", "local", "echo")
+    assert "variables the template does not declare are added" in p.stderr
+
+    (project / "bad.json").write_text('{"Echo": {"A": [1]}}')
+    p = run("invoke", "Echo", "--env-vars", "bad.json", cwd=project)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "bad.json: Echo.A must be text, a number or a boolean" in p.stderr

@@ -38,7 +38,11 @@ SNAP_START = "snap-start"  # AWS_LAMBDA_INITIALIZATION_TYPE of a SnapStart versi
 # What Lambda's Python runtime ships besides the standard library (boto3 and its dependencies).
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")
 SHIM = Path(__file__).parent / "runtime" / "shim" / "snapshot_restore_py.py"
+# What passes from the caller's environment to functions' (the rest of it does not): AWS
+# credentials, and the SDKs' endpoint settings (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_DYNAMODB...),
+# so that code pointed at local services by the shell is, as its author expects.
 CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+ENDPOINT_URLS = "AWS_ENDPOINT_URL"
 FIRST_UID, UID_SPAN = 1 << 30, 1 << 30  # environments' own user ids, as root (sandbox.py)
 
 
@@ -196,9 +200,9 @@ class PythonAdapter:
             ),
             "PYTHONPATH": str(self.runtime_dir),
         }
-        for name in CREDENTIALS:
-            if name in os.environ:
-                env[name] = os.environ[name]
+        for name, value in os.environ.items():
+            if name in CREDENTIALS or name.startswith(ENDPOINT_URLS):
+                env[name] = value
         if spec.log_format == "JSON":
             env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
             env["AWS_LAMBDA_LOG_LEVEL"] = spec.application_log_level or "INFO"
