@@ -534,6 +534,9 @@ def logs(function: str | None, follow: bool, since: str | None, state_dir: Path 
     metavar="N",
     help="Open connections per port; more are answered 503. Default: from the open files limit.",
 )
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No line per invocation on the console (errors too)."
+)
 @engine_options
 @friendly_errors
 def serve(
@@ -547,6 +550,7 @@ def serve(
     allow_origins: tuple[str, ...],
     request_timeout: float,
     max_connections: int | None,
+    quiet: bool,
     template: Path | None,
     **opts: Any,
 ) -> None:
@@ -561,8 +565,10 @@ def serve(
           .invoke(FunctionName='Hello')['Payload'].read())"
       curl http://127.0.0.1:3000/hello
 
-    Ctrl-C or SIGTERM: in-flight invocations finish (up to --graceful-timeout), then every
-    environment is shut down. Asynchronous invocations not yet run are kept and run next time.
+    Each invocation is a line on stderr (time, function, start, outcome, duration, INIT), a
+    failure with the last lines of its log; --quiet turns that off. Ctrl-C or SIGTERM: in-flight
+    invocations finish (up to --graceful-timeout), then every environment is shut down.
+    Asynchronous invocations not yet run are kept and run next time.
     """
     from .frontdoor import Guard
     from .frontdoor import serve as run_server
@@ -622,6 +628,7 @@ def serve(
         guard=guard,
         request_timeout_s=request_timeout,
         max_connections=max_connections,
+        console=None if quiet else sys.stderr,
         on_ready=ready,
     )
 

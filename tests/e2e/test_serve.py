@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -724,3 +725,21 @@ def test_sigv4_signatures(tmp_path):
     finally:
         code, out = srv.stop()
     assert code == 0, out
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_console_says_what_each_invocation_did(tmp_path, quiet):
+    srv = Server(tmp_path / "state", API_TEMPLATE, *(["--quiet"] if quiet else [])).start()
+    try:
+        client = srv.client()
+        for _ in range(2):
+            client.invoke(FunctionName="WebEcho", Payload=b"{}")
+    finally:
+        code, out = srv.stop()
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if re.match(r"[\d:.]{12}  WebEcho  ", line)]
+    if quiet:
+        assert lines == []
+    else:
+        assert [line.split("  ")[2] for line in lines] == ["cold", "warm"], out
+        assert all("  ok  " in line for line in lines)

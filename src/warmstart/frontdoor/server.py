@@ -14,12 +14,13 @@ import signal
 import socket
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 
 from ..api import Runtime
 from ..errors import WarmstartError
+from ..observe.console import InvocationConsole
 from ..observe.metrics import Metrics
 from .apigw import PAYLOAD_LIMIT, ApiGateway, Route, routes
 from .guard import Guard
@@ -124,6 +125,7 @@ def serve(
     guard: Guard | None = None,
     request_timeout_s: float = 60.0,
     max_connections: int | None = None,
+    console: TextIO | None = None,
     on_ready: Callable[[Endpoints], None] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then let in-flight work finish (up to `graceful_s`), end
@@ -131,7 +133,8 @@ def serve(
     down. Binding anything but loopback requires credentials: requests to the Lambda API must
     then be signed with them (SigV4), as AWS requires. `guard`: the Host and Origin rules
     (default: loopback names only, no web page); `request_timeout_s`: how long a request may
-    take to come whole; `max_connections`: per port (default: from the open files limit).
+    take to come whole; `max_connections`: per port (default: from the open files limit);
+    `console`: where a line per invocation goes (None: nowhere).
 
     Example: serve(Runtime.from_template("template.yaml"), port=3001, api_port=3000)
     """
@@ -145,6 +148,9 @@ def serve(
     service = runtime.service
     metrics = Metrics(service)
     service.writer.observers.append(metrics.observe)
+    lines = InvocationConsole(console) if console is not None else None
+    if lines is not None:  # a line per invocation, written off the invoke path
+        service.writer.observers.append(lines.observe)
     template = runtime.template
     table = routes(list(service.function(n).latest.spec for n in runtime.functions),
                    template.resources if template else {})  # fmt: skip
@@ -226,7 +232,9 @@ def serve(
     finally:
         for sock in sockets:
             sock.close()
-        runtime.close()
+        runtime.close()  # (its records writer runs the observers one last time)
+        if lines is not None:
+            lines.flush()
         api.discard_now()  # code folders of updated or deleted functions: nothing runs them now
 
 
