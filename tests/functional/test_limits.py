@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import statistics
@@ -149,17 +150,20 @@ def test_child_processes_are_frozen_too(make_runtime, shared_dir):
     assert out.read_text() != before  # and runs again while its environment is invoked
 
 
-def test_init_timeout(make_runtime):
+def test_init_timeout(make_runtime, caplog):
     rt = make_runtime(
-        spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"}), init_timeout_s=0.5
+        spec("Slow", "initslow.handler", environment={"INIT_SLEEP": "30"}), init_timeout_s=1.0
     )
     t0 = time.monotonic()
-    res = rt.invoke("Slow", {})
-    assert time.monotonic() - t0 < 3
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        res = rt.invoke("Slow", {})
+    assert time.monotonic() - t0 < 4
     assert res.error_type == "Sandbox.Timedout" and res.report.status == "timeout"
     assert (
         "INIT_REPORT Init Duration: " in res.log and "\tPhase: init\tStatus: timeout\n" in res.log
     )
+    assert res.report.max_memory_used_mb > 0  # what it used until it was cut off
+    assert "Slow: an INIT has run 0." in caplog.text and "of its 1 s limit" in caplog.text
     assert rt.environments() == []
 
 

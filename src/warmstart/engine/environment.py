@@ -290,9 +290,10 @@ class PythonEnvironment(Environment):
     def _init_outcome(self, hello: bytes | None, frame: bytes | None, started: int) -> InitOutcome:
         ms = (time.perf_counter_ns() - started) / 1e6
         if frame is TIMEOUT or hello is TIMEOUT:
+            self._note_peak_rss()
             self.kill()
             self.wait(EXIT_WAIT_S)
-            return InitOutcome(TIMED_OUT, ms, self._take_leftover_log())
+            return InitOutcome(TIMED_OUT, ms, self._take_leftover_log(), self.max_rss_kb)
         if not frame:
             status = self.wait(EXIT_WAIT_S)
             return InitOutcome(EXITED, ms, self._take_leftover_log(), exit=status)
@@ -353,6 +354,7 @@ class PythonEnvironment(Environment):
             await channel.asend(protocol.RESUME_FRAME)
         frame = await channel.arecv(deadline) if hello else hello
         if frame is TIMEOUT or hello is TIMEOUT:
+            self._note_peak_rss()
             self.kill()
         if self.exited is not None and (not frame or frame[4] != protocol.INIT_DONE):
             await asyncio.wrap_future(self.exited)  # it is ending: let the zygote report it
@@ -477,6 +479,19 @@ class PythonEnvironment(Environment):
             os.close(self.pidfd)
             self.pidfd = -1
             self._exit_poll = None
+
+    def _note_peak_rss(self) -> None:
+        """Its peak RSS, from /proc: an INIT cut off at its limit never sends its own."""
+        if not self.pid:
+            return
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmHWM:"):
+                        self.max_rss_kb = max(self.max_rss_kb, int(line.split()[1]))
+                        return
+        except (OSError, ValueError, IndexError):  # gone already
+            pass
 
     def _take_leftover_log(self) -> bytes:
         """Output the environment wrote before it died (it could not send it), then close."""

@@ -69,6 +69,7 @@ RESERVED_REASON = "ReservedFunctionConcurrentInvocationLimitExceeded"
 ACCOUNT_REASON = "ConcurrentInvocationLimitExceeded"
 WATCHDOG_INTERVAL_S = 0.01
 CODE_CHECK_S = 1.0  # how soon an edit to a function's code replaces its environments
+INIT_WARNING = 0.8  # an INIT that takes this much of its limit is said on the console
 _SIGNAL_NAMES = {
     1: "hangup",
     2: "interrupt",
@@ -272,6 +273,8 @@ class Service:
         self._lock = threading.Lock()
         self._closed = False
         self._busy: set[Environment] = set()
+        # Environments in INIT for an invocation: function, since when, whether that was told.
+        self._initializing: dict[Environment, tuple[str, float, bool]] = {}
         self._unreserved_used = 0
         # Code folders and their fingerprint, by function.
         self._code: dict[str, tuple[tuple[Path, ...], tuple[int, int, int]]] = {}
@@ -848,6 +851,30 @@ class Service:
         self.writer.submit(_throttle_record(call, reason))
         raise TooManyRequestsError(reason, "Rate Exceeded.")
 
+    def _inited(self, env: Environment) -> None:
+        with self._lock:
+            self._initializing.pop(env, None)
+
+    def _warn_long_inits(self) -> None:
+        """Say when an INIT has taken most of its limit: a cold start that is about to fail
+        should not be a surprise (the reaper looks every second or so)."""
+        limit = self.config.init_timeout_s
+        now = time.monotonic()
+        late = []
+        with self._lock:
+            for env, (name, started, warned) in self._initializing.items():
+                if not warned and now - started >= INIT_WARNING * limit:
+                    self._initializing[env] = (name, started, True)
+                    late.append((name, now - started))
+        for name, taken in late:
+            log.warning(
+                "%s: an INIT has run %.1f s of its %g s limit; it is cut off there "
+                "(Sandbox.Timedout)",
+                name,
+                taken,
+                limit,
+            )
+
     def _drop_dead(self, pool: Pool, env: Environment, dead: list[Environment]) -> None:
         """Forget an idle environment whose process is gone (the lock is held)."""
         pool.envs.discard(env)
@@ -887,6 +914,7 @@ class Service:
             if env is None:
                 return
             self._busy.discard(env)
+            self._initializing.pop(env, None)  # (an INIT that raised)
             if alive and not (
                 pool.retired
                 or env.retired
@@ -932,6 +960,7 @@ class Service:
         with self._lock:
             version.pool.envs.add(env)
             self._busy.add(env)
+            self._initializing[env] = (version.function.name, time.monotonic(), False)
         if taken is not None and not taken.init.ok:
             init = taken.init
             return env, InitOutcome(init.kind, 0.0, error=init.error, exit=init.exit)
@@ -966,6 +995,7 @@ class Service:
                     env, init = self._new_env(call, taken, spare)
                     if init is None:
                         init = env.start(self.config.init_timeout_s)
+                    self._inited(env)
                     if not init.ok:
                         return self._record(self._finish(call, env, init, None))
                 resp = env.invoke(call, call.version.timeout)
@@ -1002,6 +1032,7 @@ class Service:
                     env, init = self._new_env(call, taken, spare)
                     if init is None:
                         init = await env.astart(self.config.init_timeout_s)
+                    self._inited(env)
                     if not init.ok:
                         return self._record(self._finish(call, env, init, None))
                 # Alone in the loop, poll for the answer (up to spin_us) instead of sleeping in
@@ -1280,12 +1311,13 @@ class Service:
         with contextlib.suppress(OSError, AttributeError):  # never in the way of invocations
             os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
         cfg = self.config
-        interval = min(max(cfg.idle_timeout_s / 10, 0.05), CODE_CHECK_S)
+        interval = min(max(min(cfg.idle_timeout_s, cfg.init_timeout_s) / 10, 0.05), CODE_CHECK_S)
         if cfg.max_lifetime_s:
             interval = min(interval, max(cfg.max_lifetime_s / 10, 0.05))
         next_code_check = 0.0
         while not self._stop.wait(interval):
             self._reap()
+            self._warn_long_inits()
             if cfg.watch_code and time.monotonic() >= next_code_check:
                 self._check_code()
                 next_code_check = time.monotonic() + CODE_CHECK_S
