@@ -27,7 +27,12 @@ from .engine import interpreters
 from .engine.limits import MODES
 from .engine.payload import parse as parse_payload
 from .envvars import read_env_vars, with_variables
-from .errors import InvalidRequestContentError, TooManyRequestsError, WarmstartError
+from .errors import (
+    InvalidRequestContentError,
+    ResourceNotFoundError,
+    TooManyRequestsError,
+    WarmstartError,
+)
 from .observe import logs as logstreams
 from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
 from .sam import parse_parameter_overrides
@@ -177,6 +182,18 @@ def _only_function(rt: Runtime) -> str:
     return rt.functions[0]
 
 
+def _function(rt: Runtime, given: str | None) -> str:
+    """The function a command is about: the one given (a name, `name:qualifier` or an ARN),
+    which must exist, else the template's only one."""
+    if given is None:
+        return _only_function(rt)
+    try:
+        rt.service.resolve(given)
+    except ResourceNotFoundError as e:
+        raise WarmstartError(f"{e}; the template has: {', '.join(rt.functions)}") from None
+    return given
+
+
 def find_template(given: Path | None) -> Path:
     if given is not None:
         if not given.exists():
@@ -319,12 +336,11 @@ def invoke(
                 config, env_vars=with_variables(config.env_vars, _parse_env(env_vars))
             )
         rt = Runtime.from_template(find_template(template), config=config)
-        if function is None:
-            try:
-                function = _only_function(rt)
-            except WarmstartError:
-                rt.close()
-                raise
+        try:
+            function = _function(rt, function)
+        except WarmstartError:
+            rt.close()
+            raise
     failed = False
     with rt:
         for _ in range(times):
@@ -605,7 +621,7 @@ def serve(
                 table.add_row(
                     route.method,
                     route.path,
-                    route.function,
+                    route.function + (f":{route.qualifier}" if route.qualifier else ""),
                     f"{route.kind} ({route.payload_version}, stage {route.stage})",
                 )
             err.print(table)
@@ -760,7 +776,7 @@ def _bench(kind: str, n: int, template: Path | None, opts: dict[str, Any]) -> No
     config = _config(opts).replace(import_time=kind == "cold")
     run = bench_cold if kind == "cold" else bench_warm
     with Runtime.from_template(find_template(template), config=config) as rt:
-        function = function or _only_function(rt)
+        function = _function(rt, function)
         with _progress() as bar:
             task = bar.add_task(f"bench {kind} {function}", total=n)
             doc = run(rt, function, n, qualifier, event,
@@ -921,7 +937,7 @@ def tune(
         raise WarmstartError(f"--chart {chart_file}: use a .png or .svg file name")
     rt = Runtime.from_template(find_template(template), config=_config(opts))
     with rt:
-        function = function or _only_function(rt)
+        function = _function(rt, function)
         spec = rt.function(function)
         search = [spec.code_dir, Path.cwd()]
         options = TuneOptions(
@@ -1192,11 +1208,7 @@ def load_command(
             rt = stack.enter_context(
                 Runtime.from_template(find_template(template), config=_config(opts))
             )
-            function = target or script.target or _only_function(rt)
-            if function not in rt.functions:
-                raise WarmstartError(
-                    f"no function {function!r} in the template: {', '.join(rt.functions)}"
-                )
+            function = _function(rt, target or script.target)
         run = LoadRun(script, rt, function, on_second, seed=seed)
         doc = asyncio.run(run.run())
     if not _write_json(doc, json_file):

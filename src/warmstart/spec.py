@@ -92,6 +92,9 @@ class FunctionSpec:
         str, ...
     ] = ()  # properties present in the definition that warmstart does not use
     logical_id: str | None = None  # the template resource, when the name differs
+    # Why this function cannot run here ('' if it can): it is listed and answers that, and the
+    # template's other functions run (a container image, say).
+    unsupported: str = ""
 
     def __post_init__(self) -> None:
         # Accept str paths from callers; keep Paths inside. Anything else stays as given, for
@@ -160,6 +163,8 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         raise SpecError(
             spec.name, "FunctionName", "must be 1-64 letters, digits, hyphens or underscores"
         )
+    if spec.unsupported:  # nothing of it runs: nothing more to check
+        return spec
     if not isinstance(spec.handler, str) or not HANDLER_RE.match(spec.handler):
         raise SpecError(
             spec.name,

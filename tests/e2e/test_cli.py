@@ -343,3 +343,9 @@ def test_env_vars_and_env_reach_template_functions(project):
     p = run("invoke", "Echo", "--env-vars", "bad.json", cwd=project)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "bad.json: Echo.A must be text, a number or a boolean" in p.stderr
+
+
+def test_a_function_not_found_lists_those_there_are(project):
+    p = run("invoke", "Nope", cwd=project)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "Function not found: " in p.stderr and "the template has: Echo, Raiser" in p.stderr

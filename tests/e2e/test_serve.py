@@ -743,3 +743,19 @@ def test_the_console_says_what_each_invocation_did(tmp_path, quiet):
     else:
         assert [line.split("  ")[2] for line in lines] == ["cold", "warm"], out
         assert all("  ok  " in line for line in lines)
+
+
+def test_a_route_of_an_auto_published_function_invokes_its_alias(server):
+    # As SAM wires it: the event source invokes the alias, so its provisioned environments (and
+    # not $LATEST's) take the API's traffic.
+    http("GET", server.api_url + "/items/5")
+    db = sqlite3.connect(server.state_dir / "warmstart.db")
+    deadline = time.monotonic() + 10
+    row = None
+    while row is None and time.monotonic() < deadline:
+        row = db.execute(
+            "SELECT version, qualifier FROM invocations WHERE function = 'Echo' "
+            "ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        time.sleep(0.05)
+    assert row == ("1", "live")

@@ -243,7 +243,6 @@ def test_json_template_and_plain_cloudformation(tmp_path):
             "ReservedConcurrentExecutions",
             "-1 is outside 0..1000, the account concurrency limit",
         ),
-        ({"PackageType": "Image"}, "PackageType", "container images are not supported"),
     ],
 )
 def test_invalid_definitions_name_the_resource_and_property(tmp_path, props, prop, problem):

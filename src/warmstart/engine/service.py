@@ -366,10 +366,7 @@ class Service:
         for fn in self.functions.values():
             spec = fn.latest.spec
             if not spec.is_python:
-                self.warnings.append(
-                    f"{spec.name}: runtime {spec.runtime} is not supported yet; "
-                    "it cannot be invoked"
-                )
+                self.warnings.append(_why_not(spec) + "; it cannot be invoked")
                 continue
             closed = self._closed_code(spec)
             if closed:
@@ -772,9 +769,7 @@ class Service:
             version, qualifier = self.resolve(name, qualifier)
             arn = self._arn(version.function.name, qualifier)
         if not version.python:
-            raise UnsupportedRuntimeError(
-                f"{version.function.name}: runtime {version.spec.runtime} is not supported yet"
-            )
+            raise UnsupportedRuntimeError(_why_not(version.spec))
         if self._closed:
             raise EngineError("the runtime is closed")
         return _Call(
@@ -1480,6 +1475,11 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _why_not(spec: FunctionSpec) -> str:
+    """Why a function cannot be invoked here."""
+    return spec.unsupported or f"{spec.name}: runtime {spec.runtime} is not supported yet"
 
 
 def _error_type(raw: bytes) -> str | None:

@@ -44,6 +44,9 @@ class Route:
     payload_version: str  # "1.0" (REST API) or "2.0" (HTTP API)
     api_id: str
     stage: str
+    # What it invokes: with AutoPublishAlias, SAM points the function's event sources at the
+    # alias (so its provisioned environments take the traffic), else $LATEST.
+    qualifier: str | None = None
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -117,6 +120,7 @@ def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
                 if isinstance(api_ref, str)
                 else ("ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"),
                 stage,
+                spec.auto_publish_alias,
             )
             events[id(route)] = f"{spec.name} (Events.{event_name})"
             out.append(route)
@@ -229,7 +233,7 @@ class ApiGateway:
             return _message(413, "Request Entity Too Large", request_id)
         event = self.event(route, scope, params, raw, request_id)
         try:
-            res = await self.service.ainvoke(route.function, event)
+            res = await self.service.ainvoke(route.function, event, route.qualifier)
         except TooManyRequestsError:
             return _message(429, "Too Many Requests", request_id)
         except Exception:

@@ -407,6 +407,8 @@ class LambdaApi:
     def _code(self, spec: FunctionSpec) -> tuple[int, str]:
         """CodeSize and CodeSha256 of a code folder (sizes and names of its files, cached)."""
         folder = spec.code_dir
+        if spec.unsupported:  # not code of its own (the template's folder)
+            return 0, ""
         if folder not in self._code_info:
             size = 0
             digest = hashlib.sha256()
