@@ -95,6 +95,7 @@ class FunctionSpec:
     # Why this function cannot run here ('' if it can): it is listed and answers that, and the
     # template's other functions run (a container image, say).
     unsupported: str = ""
+    tracing: str = "PassThrough"  # Active: each invocation gets a sampled X-Ray trace header
 
     def __post_init__(self) -> None:
         # Accept str paths from callers; keep Paths inside. Anything else stays as given, for
@@ -196,6 +197,8 @@ def validate(spec: FunctionSpec) -> FunctionSpec:
         raise SpecError(
             spec.name, "Environment.Variables", f"{size} bytes in total, over Lambda's 4 KB limit"
         )
+    if spec.tracing not in ("Active", "PassThrough"):
+        raise SpecError(spec.name, "Tracing", f"{shown(spec.tracing)} is not Active or PassThrough")
     if spec.architecture not in ("x86_64", "arm64"):
         raise SpecError(
             spec.name, "Architectures", f"{shown(spec.architecture)} is not x86_64 or arm64"

@@ -228,3 +228,16 @@ def test_large_events_and_results_cross_intact(make_runtime):
     res = rt.invoke("Echo", big)
     assert res.payload == big
     assert rt.invoke("Echo", {"small": True}).payload == {"small": True}
+
+
+def test_active_tracing_gives_each_invocation_a_trace_header(make_runtime):
+    # X-Ray-instrumented code then has a segment to work in, as on Lambda.
+    rt = make_runtime(
+        spec("Traced", "echo.handler", tracing="Active"), spec("Plain", "echo.handler")
+    )
+    header = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1")
+    first, second = (rt.invoke("Traced", {}).payload["env"]["_X_AMZN_TRACE_ID"] for _ in "ab")
+    assert header.fullmatch(first) and header.fullmatch(second) and first != second
+    assert "_X_AMZN_TRACE_ID" not in rt.invoke("Plain", {}).payload["env"]
+    given = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    assert rt.invoke("Traced", {}, trace_id=given).payload["env"]["_X_AMZN_TRACE_ID"] == given

@@ -337,3 +337,32 @@ def test_build_folder_is_mentioned_and_used_on_request(tmp_path):
     assert any("--build-dir" in n for n in t.notes)
     t = load_template(path, build_dir=tmp_path / ".aws-sam" / "build")
     assert t.functions["F"].code_dir == built.resolve()
+
+
+def test_tracing_from_globals_and_cloudformation(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        Globals:
+          Function:
+            Tracing: Active
+        Resources:
+          Sam:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: a.b, Runtime: python3.12, CodeUri: src/}
+          Plain:
+            Type: AWS::Serverless::Function
+            Properties: {Handler: a.b, Runtime: python3.12, CodeUri: src/, Tracing: PassThrough}
+          Cfn:
+            Type: AWS::Lambda::Function
+            Properties:
+              Handler: a.b
+              Runtime: python3.12
+              Code: src/
+              TracingConfig: {Mode: Active}
+        """,
+    )
+    functions = load_template(path).functions
+    assert {n: f.tracing for n, f in functions.items()} == {
+        "Sam": "Active", "Plain": "PassThrough", "Cfn": "Active",
+    }  # fmt: skip

@@ -214,6 +214,20 @@ def request_ids() -> Callable[[], str]:
 new_request_id = request_ids()
 
 
+def trace_headers() -> Callable[[], str]:
+    """A generator of X-Ray trace headers, sampled, as Lambda sets _X_AMZN_TRACE_ID for a
+    function with active tracing: `Root=1-<epoch hex>-<96 random bits>;Parent=<64>;Sampled=1`."""
+    bits = random.Random(os.urandom(32)).getrandbits
+
+    def new() -> str:
+        return f"Root=1-{int(time.time()):08x}-{bits(96):024x};Parent={bits(64):016x};Sampled=1"
+
+    return new
+
+
+new_trace_header = trace_headers()
+
+
 def encode_event(event: Any, limit: int = SYNC_PAYLOAD_LIMIT) -> bytes:
     """The request payload, checked as Lambda's front end checks an Invoke body.
 
@@ -772,6 +786,8 @@ class Service:
             raise UnsupportedRuntimeError(_why_not(version.spec))
         if self._closed:
             raise EngineError("the runtime is closed")
+        if trace_id is None and version.spec.tracing == "Active":
+            trace_id = new_trace_header()  # what Lambda gives an actively traced function
         return _Call(
             version,
             qualifier,

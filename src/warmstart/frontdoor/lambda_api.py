@@ -443,7 +443,7 @@ class LambdaApi:
             "CodeSha256": sha,
             "Version": version.name,
             "Environment": {"Variables": dict(spec.environment)},
-            "TracingConfig": {"Mode": "PassThrough"},
+            "TracingConfig": {"Mode": spec.tracing},
             "RevisionId": version.revision,
             "Layers": [
                 {"Arn": f"arn:aws:lambda:{region}:{account}:layer:{layer.name}:1"}
@@ -535,6 +535,8 @@ class LambdaApi:
             changes["environment"] = _variables(given)
         if "EphemeralStorage" in given:
             changes["ephemeral_storage_mb"] = given["EphemeralStorage"]["Size"]
+        if "TracingConfig" in given:
+            changes["tracing"] = given["TracingConfig"].get("Mode", spec.tracing)
         if "LoggingConfig" in given:
             lc = given["LoggingConfig"]
             changes["log_format"] = lc.get("LogFormat", spec.log_format)
@@ -773,6 +775,7 @@ class LambdaApi:
             ephemeral_storage_mb=given.get("EphemeralStorage", {}).get("Size", 512),
             log_format=logging_config.get("LogFormat", "Text"),
             application_log_level=logging_config.get("ApplicationLogLevel"),
+            tracing=given.get("TracingConfig", {}).get("Mode", "PassThrough"),
         )
         self.code_root.mkdir(parents=True, exist_ok=True)
         validate(spec)

@@ -60,6 +60,8 @@ USED = frozenset(
         "Events",
         "PackageType",
         "EventInvokeConfig",
+        "Tracing",
+        "TracingConfig",
     }
 )
 _MISSING: Any = object()
@@ -360,6 +362,11 @@ class _Builder:
             ),
             ignored=tuple(self.ignored),
             logical_id=self.id,
+            tracing=p.text(
+                "Tracing" if self.type != LAMBDA_FUNCTION else "TracingConfig.Mode",
+                "PassThrough",
+                ("Active", "PassThrough"),
+            ),
         )
         try:
             return validate(spec)
