@@ -163,6 +163,17 @@ def test_a_code_change_replaces_environments(make_runtime, tmp_path):
     assert (res.payload, res.start_kind) == (2, "cold")
 
 
+def test_an_edit_right_after_the_first_cold_start_is_a_change_too(make_runtime, tmp_path):
+    # Before the watch's first look at the files: they are compared with when the environment
+    # that read them started.
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
+    rt = make_runtime(spec("App", "app.handler", code_dir=tmp_path))
+    assert rt.invoke("App", {}).payload == 1
+    (tmp_path / "app.py").write_text("def handler(event, context):\n    return 2\n")
+    assert wait_for(lambda: rt.environments() == [], timeout=5)
+    assert rt.invoke("App", {}).payload == 2
+
+
 def test_code_changes_can_be_ignored(make_runtime, tmp_path):
     (tmp_path / "app.py").write_text("def handler(event, context):\n    return 1\n")
     rt = make_runtime(spec("App", "app.handler", code_dir=tmp_path), watch_code=False)

@@ -1384,9 +1384,16 @@ class Service:
             spec = fn.latest.spec
             folders = (spec.code_dir, *spec.layers)
             now = (folders, fingerprint(list(folders)))
-            before = self._code.setdefault(fn.name, now)
+            before = self._code.get(fn.name)
+            if before is None:  # the first look since environments started: the files were
+                # as they are if none changed after the oldest of them started (its INIT read
+                # them then); one edited in between is a change too
+                envs = (e.created for v in versions for e in v.pool.envs)
+                oldest = min(envs, default=time.monotonic())
+                started_ns = (time.time() - (time.monotonic() - oldest)) * 1e9
+                before = now if now[1][1] <= started_ns else (folders, (0, 0, 0))
+            self._code[fn.name] = now
             if now != before:
-                self._code[fn.name] = now
                 if before[0] != folders:  # new code elsewhere (UpdateFunctionCode): $LATEST's
                     continue  # environments went with that change; versions keep theirs
                 log.info("%s: code changed; its environments are replaced", fn.name)
