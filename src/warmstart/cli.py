@@ -36,6 +36,7 @@ from .errors import (
 from .observe import logs as logstreams
 from .pricing.model import ARCHITECTURES, HOURS_PER_MONTH
 from .sam import parse_parameter_overrides
+from .sam.samconfig import read_samconfig
 from .tune.runner import MODES as MODES_TUNE
 from .tune.stats import STRATEGIES
 
@@ -194,6 +195,19 @@ def _function(rt: Runtime, given: str | None) -> str:
     return given
 
 
+def _from_template(template: Path | None, config: Config, command: str) -> Runtime:
+    """The template's Runtime, with the parameter overrides of a samconfig.toml beside it under
+    those of the command line (SAM CLI's section for `command`, else its `global` one)."""
+    path = find_template(template)
+    samconfig = read_samconfig(path.resolve().parent)
+    if samconfig is not None:
+        given, where = samconfig.parameter_overrides(command)
+        if given:
+            log.info("%s: parameter overrides from %s", samconfig.path.name, where)
+            config = config.replace(parameter_overrides={**given, **config.parameter_overrides})
+    return Runtime.from_template(path, config=config)
+
+
 def find_template(given: Path | None) -> Path:
     if given is not None:
         if not given.exists():
@@ -335,7 +349,7 @@ def invoke(
             config = dataclasses.replace(
                 config, env_vars=with_variables(config.env_vars, _parse_env(env_vars))
             )
-        rt = Runtime.from_template(find_template(template), config=config)
+        rt = _from_template(template, config, "local_invoke")
         try:
             function = _function(rt, function)
         except WarmstartError:
@@ -597,7 +611,7 @@ def serve(
         key, secret = credentials.split(":", 1)
         keys = (key, secret)
     config = dataclasses.replace(_config(opts), batch_environments=True)
-    rt = Runtime.from_template(find_template(template_file or template), config=config)
+    rt = _from_template(template_file or template, config, "local_start_api")
 
     def ready(endpoints: Any) -> None:
         from rich.table import Table
@@ -775,7 +789,7 @@ def _bench(kind: str, n: int, template: Path | None, opts: dict[str, Any]) -> No
     # Cold starts time INIT's imports (python -X importtime in the environments).
     config = _config(opts).replace(import_time=kind == "cold")
     run = bench_cold if kind == "cold" else bench_warm
-    with Runtime.from_template(find_template(template), config=config) as rt:
+    with _from_template(template, config, "local_invoke") as rt:
         function = _function(rt, function)
         with _progress() as bar:
             task = bar.add_task(f"bench {kind} {function}", total=n)
@@ -935,7 +949,7 @@ def tune(
     payloads = _tune_payloads(payload, payload_file, payloads_file)
     if chart_file is not None and chart_file.suffix.lower() not in (".png", ".svg"):
         raise WarmstartError(f"--chart {chart_file}: use a .png or .svg file name")
-    rt = Runtime.from_template(find_template(template), config=_config(opts))
+    rt = _from_template(template, _config(opts), "local_invoke")
     with rt:
         function = _function(rt, function)
         spec = rt.function(function)
@@ -1206,7 +1220,7 @@ def load_command(
         rt, function = None, None
         if lambdas:
             rt = stack.enter_context(
-                Runtime.from_template(find_template(template), config=_config(opts))
+                _from_template(template, _config(opts), "local_invoke")
             )
             function = _function(rt, target or script.target)
         run = LoadRun(script, rt, function, on_second, seed=seed)

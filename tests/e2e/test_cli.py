@@ -349,3 +349,26 @@ def test_a_function_not_found_lists_those_there_are(project):
     p = run("invoke", "Nope", cwd=project)
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert "Function not found: " in p.stderr and "the template has: Echo, Raiser" in p.stderr
+
+
+def test_samconfig_parameter_overrides_are_read_as_sam_reads_them(project):
+    (project / "samconfig.toml").write_text(
+        'version = 0.1\n[default.global.parameters]\nparameter_overrides = "Memory=512"\n'
+        '[default.local_invoke.parameters]\nparameter_overrides = ["Memory=256"]\n'
+    )
+
+    def memory(*extra: str) -> str:
+        p = run("invoke", "Echo", "--json", *extra, cwd=project)
+        assert p.returncode == 0, p.stderr
+        return str(json.loads(p.stdout)["payload"]["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+
+    assert memory() == "256"  # the command's own section over global
+    assert memory("--parameter-overrides", "Memory=1024") == "1024"  # the command line over both
+    (project / "samconfig.toml").write_text(
+        '[default.global.parameters]\nparameter_overrides = "Memory=512"\n'
+    )
+    assert memory() == "512"
+    (project / "samconfig.toml").write_text("[default\n")
+    p = run("invoke", "Echo", cwd=project)
+    assert p.returncode == 2 and "samconfig.toml: cannot be read" in p.stderr
+    assert "Traceback" not in p.stderr
