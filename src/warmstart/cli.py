@@ -768,7 +768,10 @@ def _bench_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.argument("function", required=False),
         click.option("-q", "--qualifier", help="Version or alias (default: $LATEST)."),
-        click.option("--payload", metavar="JSON", help="The event (default {})."),
+        click.option("--payload", "--event", "payload", metavar="JSON",
+                     help="The event (default {})."),
+        click.option("-e", "--payload-file", "--event-file", "payload_file", metavar="FILE",
+                     help="The event from a file ('-': stdin), e.g. events/event.json."),
         click.option("--json", "json_file", type=_FILE, help="Write JSON here ('-': stdout)."),
     ]):  # fmt: skip
         f = option(f)
@@ -781,11 +784,8 @@ def _bench(kind: str, n: int, template: Path | None, opts: dict[str, Any]) -> No
     from .bench.present import print_cold, print_warm
 
     function, qualifier = opts.pop("function"), opts.pop("qualifier")
-    payload, json_file = opts.pop("payload"), opts.pop("json_file")
-    try:
-        event = json.loads(payload) if payload is not None else {}
-    except ValueError as e:
-        raise WarmstartError(f"--payload is not valid JSON: {e}") from None
+    event = _read_event(opts.pop("payload_file"), opts.pop("payload"))
+    json_file = opts.pop("json_file")
     # Cold starts time INIT's imports (python -X importtime in the environments).
     config = _config(opts).replace(import_time=kind == "cold")
     run = bench_cold if kind == "cold" else bench_warm
@@ -1219,9 +1219,7 @@ def load_command(
     with contextlib.ExitStack() as stack:
         rt, function = None, None
         if lambdas:
-            rt = stack.enter_context(
-                _from_template(template, _config(opts), "local_invoke")
-            )
+            rt = stack.enter_context(_from_template(template, _config(opts), "local_invoke"))
             function = _function(rt, target or script.target)
         run = LoadRun(script, rt, function, on_second, seed=seed)
         doc = asyncio.run(run.run())

@@ -372,3 +372,15 @@ def test_samconfig_parameter_overrides_are_read_as_sam_reads_them(project):
     p = run("invoke", "Echo", cwd=project)
     assert p.returncode == 2 and "samconfig.toml: cannot be read" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_bench_takes_the_event_from_a_file_and_reports_failures(project):
+    (project / "event.json").write_text('{"id": 7}')
+    p = run("bench", "cold", "Echo", "-n", "2", "-e", "event.json", "--json", "-", cwd=project)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["n"] == 2 and json.loads(p.stdout)["failed"] == 0
+    p = run("bench", "cold", "Raiser", "-n", "2", "--event", '{"id": 7}', cwd=project)
+    assert p.returncode == 2 and "every cold start failed (OrderError: bad order 7)" in p.stderr
+    (project / "bad.json").write_text("{")
+    p = run("bench", "cold", "Echo", "-e", "bad.json", cwd=project)
+    assert p.returncode == 2 and "bad.json is not valid JSON" in p.stderr

@@ -41,3 +41,13 @@ def test_a_failing_function_is_reported(make_runtime):
         bench_warm(rt, "Raiser", 5)
     with pytest.raises(BenchError, match="OrderError"):
         bench_cold(rt, "Raiser", 2)
+
+
+def test_failing_cold_starts_are_counted_not_the_end_of_the_run(make_runtime, shared_dir):
+    counter = shared_dir / "count"
+    rt = make_runtime(spec("Flaky", "flaky.handler", environment={"FLAKY_COUNTER": str(counter)}))
+    doc = bench_cold(rt, "Flaky", 4, payload={"name": "x"})
+    assert doc["n"] == 4 and doc["failed"] == 2
+    assert doc["errors"] == {"RuntimeError": 2}
+    assert doc["first"] == "RuntimeError: cold start 2 fails"
+    assert doc["cold_start_ms"]["p50"] > 0  # from the two that worked

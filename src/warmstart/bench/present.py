@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["print_cold", "print_warm"]
@@ -29,6 +30,12 @@ def print_cold(console: Console, doc: dict[str, Any]) -> None:
         "ms",
     ))  # fmt: skip
     console.print(f"max memory used: {doc['max_memory_used_mb']} MB")
+    if doc["failed"]:
+        kinds = ", ".join(f"{k} ({n})" for k, n in doc["errors"].items())
+        console.print(
+            f"[red]{doc['failed']} of {doc['n']} failed[/]: {escape(kinds)}; the first: "
+            f"{escape(doc['first'])} (not in the figures above)"
+        )
     if restores:
         console.print("[dim]INIT ran once, in the snapshot (its log: warmstart logs)[/]")
     elif not doc["top_imports"]:

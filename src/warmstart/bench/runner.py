@@ -37,6 +37,31 @@ def _check(res: Any, what: str) -> None:
         )
 
 
+class _Failures:
+    """Invocations that failed, by error type, and the first one's message: counted and reported
+    with the rest of a run rather than ending it."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, int] = {}
+        self.first = ""
+
+    def add(self, res: Any) -> None:
+        kind = res.error_type or "Unhandled"
+        self.by_type[kind] = self.by_type.get(kind, 0) + 1
+        if not self.first:
+            message = res.payload.get("errorMessage", "") if isinstance(res.payload, dict) else ""
+            self.first = f"{kind}: {message}" if message else kind
+
+    def none_worked(self, function: str, what: str) -> BenchError:
+        return BenchError(
+            f"every {what} failed ({self.first}): fix the function or the payload "
+            f"(its log: warmstart logs {function})"
+        )
+
+    def doc(self) -> dict[str, Any]:
+        return {"failed": sum(self.by_type.values()), "errors": self.by_type, "first": self.first}
+
+
 def bench_cold(
     rt: Runtime,
     function: str,
@@ -53,22 +78,29 @@ def bench_cold(
     Example: bench_cold(Runtime.from_template("template.yaml", import_time=True), "Hello", 10)
     """
     latency, init, first, memory, imports = [], [], [], [], []
+    failures = _Failures()
+    kind = "cold"
     for i in range(n):
         rt.recycle(function, qualifier)
         started = time.perf_counter()
         res = rt.invoke(function, payload, qualifier)
         elapsed = (time.perf_counter() - started) * 1000
-        _check(res, "cold")
-        report = res.report
+        if progress is not None:
+            progress(i + 1)
         if res.start_kind not in ("cold", "restore"):
             raise BenchError(f"invocation {i + 1} was not a cold start ({res.start_kind})")
+        kind = res.start_kind
+        if res.function_error:  # counted and reported with the others, not the end of the run
+            failures.add(res)
+            continue
+        report = res.report
         latency.append(elapsed)
         init.append(report.init_duration_ms or report.restore_duration_ms or 0.0)
         first.append(report.duration_ms)
         memory.append(report.max_memory_used_mb)
         imports.append(init_imports(res.log))
-        if progress is not None:
-            progress(i + 1)
+    if not latency:
+        raise failures.none_worked(function, "cold start")
     packages = top_packages(imports, limit=None)
     init_mean = statistics.fmean(init)
     for p in packages:
@@ -78,7 +110,8 @@ def bench_cold(
         "function": function,
         "qualifier": qualifier,
         "n": n,
-        "start_kind": res.start_kind,
+        "start_kind": kind,
+        **failures.doc(),
         "cold_start_ms": summary(latency),
         "init_duration_ms": summary(init),
         "first_invocation_duration_ms": summary(first),
