@@ -105,6 +105,7 @@ class Runtime:
             account_id=config.account_id,
             build_dir=config.build_dir,
             account_concurrency=config.account_concurrency,
+            state_dir=config.state_dir,
         )
         for line in template.warnings:
             log.warning(line)

@@ -270,6 +270,75 @@ def main(verbose: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
+@main.command("build")
+@click.argument("functions", nargs=-1)
+@click.option(
+    "-t",
+    "--template",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SAM/CloudFormation template (default: ./template.yaml).",
+)
+@click.option("--parameter-overrides", multiple=True, metavar="KEY=VALUE ...")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where builds go, in build/ (default: ./.warmstart).",
+)
+@click.option(
+    "--allow-source",
+    is_flag=True,
+    help="Build a package from its sources when no wheel fits Lambda (this machine's build).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was built as JSON.")
+@friendly_errors
+def build_command(
+    functions: tuple[str, ...],
+    template: Path | None,
+    parameter_overrides: tuple[str, ...],
+    state_dir: Path | None,
+    allow_source: bool,
+    as_json: bool,
+) -> None:
+    """Install functions' and layers' requirements.txt as `sam build` does, for Lambda.
+
+    For each Python function (all, or those named) and each layer it uses: pip installs its
+    requirements.txt for the function's python3.X and architecture (manylinux wheels, no
+    builds from sources unless --allow-source), the sources are copied over them, into
+    .warmstart/build/<LogicalId>. invoke, serve, bench, tune and load then run that build while
+    it is newer than the sources. Installed requirements are cached: a build with the same
+    requirements.txt only copies them.
+
+    \b
+    Examples:
+      warmstart build
+      warmstart build HelloWorldFunction -t template.yaml --json
+    """
+    from .build import build
+
+    config = Config.resolve(state_dir=state_dir)
+
+    def told(b: Any) -> None:
+        if as_json:
+            return
+        what = "requirements from the cache" if b.cached else "requirements installed"
+        err.print(
+            f"[green]built[/] {escape(b.logical_id)} ({b.kind}) in {b.seconds:.2f} s: "
+            f"{what if b.requirements else 'no requirements.txt'} -> {escape(str(b.folder))}",
+            markup=True,
+        )
+
+    done = build(
+        find_template(template),
+        functions,
+        config.state_dir,
+        parameter_overrides=" ".join(parameter_overrides),
+        allow_source=allow_source,
+        progress=told,
+    )
+    if as_json:
+        out.print(json.dumps([b.as_dict() for b in done], indent=2), markup=False)
+
+
 @main.command()
 @click.argument("function", required=False)
 @click.option("-e", "--event-file", metavar="FILE", help="Event JSON from a file ('-': stdin).")
@@ -846,7 +915,14 @@ def bench_warm_command(n: int, template: Path | None, **opts: Any) -> None:
 )
 @click.option("--num", type=click.IntRange(1), default=10, show_default=True, help="Runs per size.")
 @click.option("--payload", metavar="JSON", help="The event (default {}).")
-@click.option("--payload-file", type=click.Path(dir_okay=False, path_type=Path), help="Event file.")
+@click.option(
+    "-e",
+    "--payload-file",
+    "--event-file",
+    "payload_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The event from a file, e.g. events/event.json.",
+)
 @click.option(
     "--payloads-file",
     type=click.Path(dir_okay=False, path_type=Path),

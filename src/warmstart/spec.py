@@ -18,6 +18,7 @@ __all__ = [
     "RESERVED_ENV_VARS",
     "FunctionSpec",
     "measured_environment",
+    "normalized",
     "validate",
 ]
 
@@ -96,6 +97,9 @@ class FunctionSpec:
     # template's other functions run (a container image, say).
     unsupported: str = ""
     tracing: str = "PassThrough"  # Active: each invocation gets a sampled X-Ray trace header
+    # Distributions its requirements.txt names that are not installed (its sources run, not a
+    # build): an import that fails then says to build.
+    uninstalled: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept str paths from callers; keep Paths inside. Anything else stays as given, for
@@ -135,6 +139,24 @@ def _check_text(spec: FunctionSpec, prop: str, value: Any, what: str = "a text")
             ok = False
     if not ok:
         raise SpecError(spec.name, prop, f"must be {what} (got {shown(value)})")
+
+
+def normalized(name: str) -> str:
+    """A distribution or module name as the two compare (PEP 503, with `_` for `-`).
+
+    Example: normalized("python-dateutil") -> "python_dateutil"
+    """
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+# Distributions whose module has another name (for the hint of a failed import).
+MODULES = {
+    "pyyaml": "yaml", "python_dateutil": "dateutil", "beautifulsoup4": "bs4", "pillow": "pil",
+    "scikit_learn": "sklearn", "opencv_python": "cv2", "opencv_python_headless": "cv2",
+    "attrs": "attr", "protobuf": "google", "pyjwt": "jwt", "psycopg2_binary": "psycopg2",
+    "psycopg_binary": "psycopg", "mysqlclient": "mysqldb", "pymysql": "pymysql",
+    "python_jose": "jose", "aws_xray_sdk": "aws_xray_sdk",
+}  # fmt: skip
 
 
 def measured_environment(variables: dict[str, str]) -> str:

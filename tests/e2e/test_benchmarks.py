@@ -95,3 +95,9 @@ def test_snapstart_benchmark_quick_run():
     assert out["memory"]["normal"]["environments"] == 5
     assert out["ratios"]["normal_cold_start_p50_over_restore_p50"] > 1
     assert set(out["targets"]) == {"restore_p50_ms<=3", "speedup>=50"}
+
+
+def test_build_benchmark_quick_run():
+    out = quick_run("build.py")
+    assert out["first_build_s"] > 0 and out["second_build_s"] >= 0
+    assert out["rounds"][0]["files"] > 0 and "second_build_s<1" in out["targets"]

@@ -44,7 +44,7 @@ def test_invoke_from_the_template(project):
     assert json.loads(p.stdout)["event"] == json.loads((EVENTS / "order.json").read_text())
     assert "START RequestId: " in p.stderr and "REPORT RequestId: " in p.stderr
     assert "Init Duration: " in p.stderr
-    assert "Echo: ignored (not used locally): Tracing" in p.stderr
+    assert json.loads(p.stdout)["env"]["_X_AMZN_TRACE_ID"].startswith("Root=1-")  # Tracing
     # The records and logs are in ./.warmstart
     logs = run("logs", "Echo", cwd=project)
     assert logs.returncode == 0 and "REPORT RequestId: " in logs.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_full_template(tmp_path):
     assert f.snap_start and f.ephemeral_storage_mb == 1024
     assert (f.log_format, f.application_log_level) == ("JSON", "DEBUG")
     assert f.events["Get"]["Type"] == "Api"
-    assert set(f.ignored) == {"Role", "Policies", "Tracing", "LoggingConfig.LogGroup"}
+    assert set(f.ignored) == {"Role", "Policies", "LoggingConfig.LogGroup"}
     assert any("Hello: ignored (not used locally): " in w for w in t.warnings)
     assert any("TABLE_ARN is Fn::GetAtt Table.Arn" in w for w in t.warnings)
 
@@ -320,9 +321,7 @@ def test_every_short_tag_parses(tmp_path):
     assert env["C"] == "<Fn::ImportValue>"
 
 
-def test_build_folder_is_mentioned_and_used_on_request(tmp_path):
-    built = tmp_path / ".aws-sam" / "build" / "F"
-    built.mkdir(parents=True)
+def test_a_sam_build_runs_when_it_is_newer_than_the_sources(tmp_path):
     path = write(
         tmp_path,
         """
@@ -332,11 +331,24 @@ def test_build_folder_is_mentioned_and_used_on_request(tmp_path):
             Properties: {Handler: app.handler, Runtime: python3.12, CodeUri: src/}
     """,
     )
+    (tmp_path / "src" / "app.py").write_text("def handler(e, c):\n    return 1\n")
+    (tmp_path / "src" / "requirements.txt").write_text("PyYAML==6.0\n")
     t = load_template(path)
     assert t.functions["F"].code_dir == (tmp_path / "src").resolve()
-    assert any("--build-dir" in n for n in t.notes)
-    t = load_template(path, build_dir=tmp_path / ".aws-sam" / "build")
+    assert t.functions["F"].uninstalled == ("pyyaml",)  # the sources, unbuilt
+    built = tmp_path / ".aws-sam" / "build" / "F"
+    built.mkdir(parents=True)  # made after the sources: newer
+    t = load_template(path)
+    assert t.functions["F"].code_dir == built.resolve() and t.functions["F"].uninstalled == ()
+    assert any("running the sam build in" in n for n in t.notes)
+    os.utime(tmp_path / "src" / "app.py", ns=(built.stat().st_mtime_ns + 10**9,) * 2)  # an edit
+    t = load_template(path)
+    assert t.functions["F"].code_dir == (tmp_path / "src").resolve()
+    assert any("is older than its sources" in w for w in t.warnings)
+    t = load_template(path, build_dir=tmp_path / ".aws-sam" / "build")  # as given, however old
     assert t.functions["F"].code_dir == built.resolve()
+    t = load_template(path, use_builds=False)
+    assert t.functions["F"].code_dir == (tmp_path / "src").resolve()
 
 
 def test_tracing_from_globals_and_cloudformation(tmp_path):

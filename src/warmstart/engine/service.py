@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -35,7 +36,7 @@ from ..errors import (
 from ..observe.logs import init_report, init_start, iso_ms, restore_report, restore_start
 from ..observe.report import billed_ms
 from ..observe.writer import RecordWriter
-from ..spec import FunctionSpec, validate
+from ..spec import MODULES, FunctionSpec, normalized, validate
 from . import payload
 from .codewatch import fingerprint
 from .environment import (
@@ -289,6 +290,7 @@ class Service:
         self._busy: set[Environment] = set()
         # Environments in INIT for an invocation: function, since when, whether that was told.
         self._initializing: dict[Environment, tuple[str, float, bool]] = {}
+        self._hinted: set[tuple[str, str]] = set()  # (function, module) told to build
         self._unreserved_used = 0
         # Code folders and their fingerprint, by function.
         self._code: dict[str, tuple[tuple[Path, ...], tuple[int, int, int]]] = {}
@@ -1275,6 +1277,8 @@ class Service:
                 raw = self._exit_payload(rid, error_type, message)
                 if not json_logs:
                     platform = f"RequestId: {rid} Error: {message}\n{error_type}\n"
+        if error_type == "Runtime.ImportModuleError" and spec.uninstalled:
+            self._hint_build(spec, raw)
         billed_init = init_ms if env.init_type == ON_DEMAND else None
         record = (
             rid, version.function.name, version.name, call.qualifier, env.id, call.kind,
@@ -1286,6 +1290,27 @@ class Service:
             call.concurrency,
         )  # fmt: skip
         return InvokeResult(record, raw)
+
+    def _hint_build(self, spec: FunctionSpec, raw: bytes) -> None:
+        """Say, once per function and module, that an import failed for want of a build."""
+        m = re.search(r"No module named '([^'.]+)", raw.decode("utf-8", "replace"))
+        if not m or (spec.name, m.group(1)) in self._hinted:
+            return
+        module = m.group(1)
+        self._hinted.add((spec.name, module))
+        named = [d for d in spec.uninstalled if normalized(module) in (d, MODULES.get(d))]
+        if named:
+            log.warning(
+                "%s: %s is in its requirements.txt, which is not installed (its sources run, "
+                "not a build): `warmstart build %s` (or `sam build`) installs it",
+                spec.name, module, spec.logical_id or spec.name,
+            )  # fmt: skip
+        else:
+            log.warning(
+                "%s: %s is not in its requirements.txt (nor in Lambda's runtime): add it, then "
+                "`warmstart build %s`",
+                spec.name, module, spec.logical_id or spec.name,
+            )  # fmt: skip
 
     def _timeout_payload(self, call: _Call, rid: str) -> bytes:
         timeout = call.version.spec.timeout

@@ -20,6 +20,7 @@ from ..spec import (
     folder_exists,
     validate,
 )
+from .builds import Builds, requirement_names
 from .values import (
     Unresolved,
     describe,
@@ -73,7 +74,7 @@ class Context:
     """What building a function needs from the rest of the template."""
 
     folder: Path  # the template's folder: relative paths start there
-    build_dir: Path | None
+    builds: Builds  # where built code may be (sam build, warmstart build, --build-dir)
     resources: dict[str, Any]  # resolved, by logical id
     account_concurrency: int
     # AWS::Lambda::Alias resources, by the function they name: (alias, provisioned, where)
@@ -126,6 +127,18 @@ class _Properties:
         return expect_map(self.get(path), self.where(path))
 
 
+def layer_source(folder: Path, ref: str, res: dict[str, Any]) -> Path:
+    """A layer's local folder (its ContentUri, or Content), which must exist."""
+    content = "ContentUri" if res["Type"] == LAYER_TYPES[0] else "Content"
+    layer_at = f"Resources.{ref}.Properties.{content}"
+    uri = expect_map(res.get("Properties"), f"Resources.{ref}.Properties").get(content)
+    uri = expect_str(uri, layer_at, "a local folder")
+    path = folder / uri
+    if not folder_exists(path):
+        raise TemplateError(f"layer folder {describe(uri)} does not exist", layer_at)
+    return path
+
+
 def _inline_code(name: str, code: str, where: str) -> Path:
     """Lambda stores inline Python as index.py; keep it in a folder named by its content, in
     this user's cache folder: in the shared temporary folder another user could put code (or a
@@ -154,6 +167,7 @@ class _Builder:
         self.p = _Properties(resource.get("Properties") or {}, f"Resources.{logical_id}.Properties")
         self.name = logical_id
         self.ignored: list[str] = []
+        self.uninstalled: tuple[str, ...] = ()  # requirements.txt of sources run unbuilt
 
     def code_dir(self) -> Path:
         p = self.p
@@ -175,16 +189,16 @@ class _Builder:
         uri = p.get("CodeUri", ".")
         if isinstance(uri, dict):
             raise TemplateError("points to S3; warmstart needs a local folder", p.where("CodeUri"))
-        if self.ctx.build_dir is not None:
-            built = self.ctx.build_dir / self.id
-            if folder_exists(built):
-                return built.resolve()
-        elif folder_exists(self.ctx.folder / ".aws-sam" / "build" / self.id):
-            self.ctx.notes.append(
-                f"{self.name}: a build folder exists (.aws-sam/build/{self.id}); "
-                "pass --build-dir .aws-sam/build to run the built code"
-            )
-        return self._local_dir("CodeUri", uri)
+        builds = self.ctx.builds
+        if builds.explicit is not None:  # as given, even without the sources beside it
+            built = builds.pick(self.id, self.ctx.folder)
+            if built is not None:
+                return built
+        source = self._local_dir("CodeUri", uri)
+        built = builds.pick(self.id, source) if builds.explicit is None else None
+        if built is None:
+            self.uninstalled = tuple(sorted(requirement_names(source)))
+        return built or source
 
     def _local_dir(self, prop: str, uri: Any) -> Path:
         where = self.p.where(prop)
@@ -240,17 +254,14 @@ class _Builder:
                 raise TemplateError(
                     f"{describe(ref)} is not a layer in this template", f"{where}[{i}]"
                 )
-            if self.ctx.build_dir is not None and folder_exists(self.ctx.build_dir / ref):
-                out.append((self.ctx.build_dir / ref).resolve())
+            builds = self.ctx.builds
+            built = builds.pick(ref, self.ctx.folder) if builds.explicit is not None else None
+            if built is not None:
+                out.append(built)
                 continue
-            content = "ContentUri" if res["Type"] == LAYER_TYPES[0] else "Content"
-            layer_at = f"Resources.{ref}.Properties.{content}"
-            uri = expect_map(res.get("Properties"), f"Resources.{ref}.Properties").get(content)
-            uri = expect_str(uri, layer_at, "a local folder")
-            path = self.ctx.folder / uri
-            if not folder_exists(path):
-                raise TemplateError(f"layer folder {describe(uri)} does not exist", layer_at)
-            out.append(path.resolve())
+            path = layer_source(self.ctx.folder, ref, res)
+            built = builds.pick(ref, path) if builds.explicit is None else None
+            out.append(built or path.resolve())
         return tuple(out)
 
     def events(self) -> dict[str, Any]:
@@ -362,6 +373,7 @@ class _Builder:
             ),
             ignored=tuple(self.ignored),
             logical_id=self.id,
+            uninstalled=self.uninstalled,
             tracing=p.text(
                 "Tracing" if self.type != LAMBDA_FUNCTION else "TracingConfig.Mode",
                 "PassThrough",

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import TemplateError
 from ..spec import ALIAS_RE, FunctionSpec, folder_exists
+from .builds import Builds
 from .functions import LAMBDA_FUNCTION, SERVERLESS_FUNCTION, Context, build_function
 from .intrinsics import Resolver, function_of
 from .reader import read_template
@@ -237,7 +238,7 @@ class _Loader:
         overrides: dict[str, str],
         region: str,
         account: str,
-        build_dir: Path | None,
+        builds: Builds,
         account_concurrency: int,
     ) -> None:
         self.path = path
@@ -274,7 +275,7 @@ class _Loader:
             if res is not None
         }
         self.ctx = Context(
-            path.parent, build_dir, self.resources, account_concurrency, warnings=self.warnings
+            path.parent, builds, self.resources, account_concurrency, warnings=self.warnings
         )
         self._aliases()
 
@@ -409,9 +410,14 @@ def load_template(
     account_id: str = "123456789012",
     build_dir: str | Path | None = None,
     account_concurrency: int = 1000,
+    state_dir: str | Path | None = None,
+    use_builds: bool = True,
 ) -> Template:
     """Read a template and return its functions, validated; a TemplateError (one line naming
     the file, where in it and the rule) when something is wrong.
+
+    Functions run their build where there is a fresh one (see builds.py: `build_dir`, else
+    .aws-sam/build or <state_dir>/build); `use_builds=False`: their sources, always.
 
     Example:
         t = load_template("template.yaml", "Stage=dev"); t.functions["Hello"].memory_size
@@ -425,12 +431,15 @@ def load_template(
         raise TemplateError(f"cannot be resolved: {e}", file=shown) from None
     if bdir is not None and not folder_exists(bdir):
         raise TemplateError(f"--build-dir {build_dir} is not a folder")
+    builds = Builds(
+        resolved.parent, bdir, Path(state_dir).resolve() if state_dir else None, use_builds
+    )
     try:
-        loader = _Loader(resolved, overrides, region, account_id, bdir, account_concurrency)
+        loader = _Loader(resolved, overrides, region, account_id, builds, account_concurrency)
         functions = loader.functions()
     except TemplateError as e:
         raise e.in_file(shown) from None
     return Template(
-        resolved, functions, loader.parameters.values, loader.warnings, loader.ctx.notes,
-        loader.resources,
+        resolved, functions, loader.parameters.values, loader.warnings + builds.warnings,
+        loader.ctx.notes + builds.notes, loader.resources,
     )  # fmt: skip
