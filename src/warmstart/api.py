@@ -32,6 +32,8 @@ CONFIGURABLE = frozenset(f.name for f in dataclasses.fields(FunctionSpec)) - {
     "reserved_concurrency",
     "auto_publish_alias",
     "provisioned_concurrency",
+    "unsupported",
+    "uninstalled",
 }
 
 

@@ -51,7 +51,8 @@ def test_user_mistakes_are_one_line(project):
     assert p.returncode == 0, p.stderr
     assert "config.phases[0].burst is not understood; ignored" in p.stderr
     p = run("load", "Nope", "-c", "load.yml", cwd=project)
-    assert p.returncode == 2 and "no function 'Nope'" in p.stderr and "Traceback" not in p.stderr
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "Function not found" in p.stderr and "the template has: Echo" in p.stderr
     (project / "http.yml").write_text(
         "config:\n  target: nowhere\n  phases: [{duration: 1, arrivalRate: 1}]\n"
         "scenarios: [{flow: [{get: {url: /}}]}]\n"

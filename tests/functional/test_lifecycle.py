@@ -209,3 +209,20 @@ def test_spawns_queue_while_the_zygote_is_behind(make_runtime, tmp_path):
         assert fut.result(timeout=30).code != 0
     assert not server._backlog
     assert rt.invoke("Hello", {}).payload == {"hello": "world"}
+
+
+def test_an_edit_replaces_only_the_environments_that_run_the_edited_code(make_runtime, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder, value in ((one, 1), (two, 2)):
+        folder.mkdir()
+        folder.chmod(0o755)
+        (folder / "app.py").write_text(f"def handler(event, context):\n    return {value}\n")
+    rt = make_runtime(spec("App", "app.handler", code_dir=one))
+    rt.publish_version("App")  # version 1 runs folder one
+    rt.configure("App", code_dir=two)  # $LATEST runs folder two (as after UpdateFunctionCode)
+    assert (rt.invoke("App", {}).payload, rt.invoke("App", {}, "1").payload) == (2, 1)
+    time.sleep(1.2)  # the watch has looked at them
+    (two / "app.py").write_text("def handler(event, context):\n    return 3\n")
+    assert wait_for(lambda: [e["version"] for e in rt.environments()] == ["1"], timeout=5)
+    assert rt.invoke("App", {}).payload == 3
+    assert rt.invoke("App", {}, "1").start_kind == "warm"

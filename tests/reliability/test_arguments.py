@@ -172,7 +172,8 @@ def test_wrong_arguments_to_the_runtime_are_clear_errors(make_runtime: Any) -> N
         ("configure(bogus=1)", lambda: rt.configure("Echo", bogus=1), ArgumentError,
          "configure cannot change bogus (it can change application_log_level, architecture, "
          "code_dir, environment, ephemeral_storage_mb, handler, layers, log_format, "
-         "max_event_age_s, max_retry_attempts, memory_size, runtime, snap_start, timeout)"),
+         "max_event_age_s, max_retry_attempts, memory_size, runtime, snap_start, timeout, "
+         "tracing)"),
         ("configure(None)", lambda: rt.configure(None, memory_size=256), ArgumentError,
          f"function must be {name} (got None)"),
         ("put_reserved_concurrency('5')", lambda: rt.put_reserved_concurrency("Echo", "5"), ArgumentError,

@@ -1408,12 +1408,15 @@ class Service:
                 continue
             spec = fn.latest.spec
             folders = (spec.code_dir, *spec.layers)
+            # The versions that run these folders (a version published before UpdateFunctionCode
+            # runs its own, which this watch leaves alone).
+            running = [v for v in versions if (v.spec.code_dir, *v.spec.layers) == folders]
             now = (folders, fingerprint(list(folders)))
             before = self._code.get(fn.name)
             if before is None:  # the first look since environments started: the files were
                 # as they are if none changed after the oldest of them started (its INIT read
                 # them then); one edited in between is a change too
-                envs = (e.created for v in versions for e in v.pool.envs)
+                envs = (e.created for v in running for e in v.pool.envs)
                 oldest = min(envs, default=time.monotonic())
                 started_ns = (time.time() - (time.monotonic() - oldest)) * 1e9
                 before = now if now[1][1] <= started_ns else (folders, (0, 0, 0))
@@ -1422,9 +1425,10 @@ class Service:
                 if before[0] != folders:  # new code elsewhere (UpdateFunctionCode): $LATEST's
                     continue  # environments went with that change; versions keep theirs
                 log.info("%s: code changed; its environments are replaced", fn.name)
-                for snapshot in snapshots:
-                    snapshot.discard()  # taken again, from the new code, when next needed
-                self.recycle(fn.name)
+                for v in running:
+                    if v.snapshot is not None:
+                        v.snapshot.discard()  # taken again, from the new code, when next needed
+                    self.recycle(fn.name, v.name)
 
     def _watchdog(self) -> None:
         """Without cgroups: kill an environment whose RSS goes over its memory size."""
