@@ -378,3 +378,27 @@ def test_tracing_from_globals_and_cloudformation(tmp_path):
     assert {n: f.tracing for n, f in functions.items()} == {
         "Sam": "Active", "Plain": "PassThrough", "Cfn": "Active",
     }  # fmt: skip
+
+
+def test_event_sources_not_run_locally_are_said(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        Resources:
+          Worker:
+            Type: AWS::Serverless::Function
+            Properties:
+              Handler: a.b
+              Runtime: python3.12
+              CodeUri: src/
+              Events:
+                Jobs: {Type: SQS, Properties: {Queue: arn:aws:sqs:us-east-1:123456789012:jobs}}
+                Nightly: {Type: Schedule, Properties: {Schedule: rate(1 day)}}
+        """,
+    )
+    t = load_template(path)
+    assert any(
+        "Worker: ignored (not used locally): Events.Jobs (a SQS event source is not run "
+        "locally), Events.Nightly (a Schedule event source" in w
+        for w in t.warnings
+    ), t.warnings

@@ -272,7 +272,8 @@ class _Builder:
             event = expect_map(event, at)
             kind = expect_str(event.get("Type"), f"{at}.Type", "an event type (Api, SQS, ...)")
             props = expect_map(event.get("Properties"), f"{at}.Properties")
-            if kind not in API_TYPES:
+            if kind not in API_TYPES:  # said, never silently dropped
+                self.ignored.append(f"Events.{name} (a {kind} event source is not run locally)")
                 continue
             for key in ("Path", "Method"):
                 if props.get(key) is not None:
