@@ -596,6 +596,11 @@ def test_routes_take_the_apis_default_authorizer_unless_they_say_otherwise(tmp_p
             "not an authorizer",
         ),
         (
+            {"rest_event": "{Authorizer: [a]}"},
+            "Events.Rest.Properties.Auth.Authorizer",
+            "a list is not an authorizer",
+        ),
+        (
             {"rest_event": "{Scopes: [a]}"},
             "Events.Rest.Properties.Auth",
             "'Scopes' is not a property",
@@ -661,6 +666,14 @@ def test_routes_take_the_apis_default_authorizer_unless_they_say_otherwise(tmp_p
             },
             "JwtConfiguration.issuer",
             "issuer's URL",
+        ),
+        (
+            {
+                "http_auth": "{Authorizers: {J: {JwtConfiguration: {issuer: https://i}, IdentitySource: $request.header.A}}}",
+                "http_event": "{Authorizer: J, AuthorizationScopes: ['a\\\"b']}",
+            },
+            "Events.Http.Properties.Auth.AuthorizationScopes[0]",
+            "is not an OAuth scope",
         ),
         (
             {"http_event": "{Authorizer: J, Scopes: [a]}"},

@@ -56,6 +56,7 @@ COGNITO_ISSUER = r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/[\w-]+"
 _USER_POOL_ARN = re.compile(r"arn:[\w-]+:cognito-idp:([a-z0-9-]+):\d*:userpool/([\w-]+)")
 _IDENTITY_SOURCE = re.compile(r"\$request\.(header|querystring)\.(.+)")
 IDENTITY_KINDS = {"Headers": "header", "QueryStrings": "query", "Context": "context"}
+_SCOPE = re.compile(r"[!#-\[\]-~]+")
 _NO_RESOURCE_POLICY = (
     "a ResourcePolicy is not enforced locally: requests are let in as if it allowed them"
 )
@@ -89,6 +90,18 @@ def _texts(value: Any, where: str) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _scopes(value: Any, where: str) -> tuple[str, ...]:
+    """OAuth scopes (RFC 6749: printable, no spaces, quotes or backslashes)."""
+    scopes = _texts(value, f"{where}.AuthorizationScopes")
+    for i, scope in enumerate(scopes):
+        if not _SCOPE.fullmatch(scope):
+            raise TemplateError(
+                f"is not an OAuth scope (got {describe(scope)})",
+                f"{where}.AuthorizationScopes[{i}]",
+            )
+    return scopes
+
+
 def _keys(config: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     for key in config:
         if key not in allowed:
@@ -117,10 +130,8 @@ class _Api:
         where: str,
         apis: Apis,
     ) -> None:
-        self.kind = kind
         self.rest = kind == "Api"
         self.id = api_id
-        self.where = where
         self.apis = apis
         self.said: set[str] = set()
         self.cors: RestCors | HttpCors | None
@@ -137,9 +148,7 @@ class _Api:
         for name, config in configs.items():
             here = f"{at}.Authorizers.{name}"
             config = expect_map(config, here)
-            self.scopes[name] = _texts(
-                config.get("AuthorizationScopes"), f"{here}.AuthorizationScopes"
-            )
+            self.scopes[name] = _scopes(config.get("AuthorizationScopes"), here)
             self.authorizers[name] = self._authorizer(name, config, here)
         self.iam = self.rest or _flag(
             auth.get("EnableIamAuthorizer", False), f"{at}.EnableIamAuthorizer"
@@ -168,7 +177,9 @@ class _Api:
             log.warning("%s %s: %s", "API" if self.rest else "HTTP API", self.id, line)
 
     def _known(self, name: Any, where: str) -> None:
-        if name in self.authorizers or name == "NONE" or (name == "AWS_IAM" and self.iam):
+        if isinstance(name, str) and (
+            name in self.authorizers or name == "NONE" or (name == "AWS_IAM" and self.iam)
+        ):
             return
         if name == "AWS_IAM":
             raise TemplateError(
@@ -389,7 +400,7 @@ class _Api:
                 )
             elif name != "NONE":
                 authorizer = self.authorizers[name]
-        scopes = _texts(auth.get("AuthorizationScopes"), f"{where}.AuthorizationScopes")
+        scopes = _scopes(auth.get("AuthorizationScopes"), where)
         if "AuthorizationScopes" not in auth and isinstance(name, str):
             scopes = self.scopes.get(name, ())
         api_key = self.rest and _flag(

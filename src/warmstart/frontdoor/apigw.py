@@ -271,24 +271,25 @@ class ApiGateway:
         except BodyTooLarge:
             return _message(413, "Request Entity Too Large", request_id)
         event = self.event(route, scope, params, raw, request_id)
-        if route.access is not None:
-            return await self.guarded(route, route.access, scope, params, raw, event, request_id)
-        return await self.invoke(route, event, request_id)
-
-    async def invoke(self, route: Route, event: dict[str, Any], request_id: str) -> Answer:
-        """The route's function's answer, as API Gateway makes it."""
+        access = route.access  # None for most routes: the function is all there is
+        if access is not None:
+            early = await self.gatekeep(route, access, scope, params, raw, event, request_id)
+            if early is not None:
+                return early
         try:
             res = await self.service.ainvoke(route.function, event, route.qualifier)
         except TooManyRequestsError:
-            return _message(429, "Too Many Requests", request_id)
+            out = _message(429, "Too Many Requests", request_id)
         except Exception:
-            return _message(500, "Internal Server Error", request_id)
-        if res.function_error:
-            return _message(502, "Internal server error", request_id)
-        out = response(route, res.payload, request_id)
-        return out if out is not None else _message(502, "Internal server error", request_id)
+            out = _message(500, "Internal Server Error", request_id)
+        else:
+            answer = None if res.function_error else response(route, res.payload, request_id)
+            out = answer or _message(502, "Internal server error", request_id)
+        if access is not None and access.cors is not None:
+            out = out[0], out[1], access.cors.apply(_header(scope, b"origin"), out[2])
+        return out
 
-    async def guarded(
+    async def gatekeep(
         self,
         route: Route,
         access: Access,
@@ -297,9 +298,9 @@ class ApiGateway:
         raw: bytes,
         event: dict[str, Any],
         request_id: str,
-    ) -> Answer:
-        """A route with an authorizer or CORS: the gate first, then the function (or the REST
-        CORS mock), then the HTTP API's CORS headers on whatever is answered."""
+    ) -> Answer | None:
+        """API Gateway's own answer before the function (a refusal, the REST CORS mock's), or
+        None to invoke it, with what the authorizer passes on in the event."""
         answer = None
         if access.gate is not None:
             verdict = await access.gate.check(
@@ -309,14 +310,10 @@ class ApiGateway:
                 answer = _refused(verdict, request_id)
             elif verdict is not None:
                 event["requestContext"]["authorizer"] = verdict
-        if answer is None:
-            if access.preflight is not None:
-                answer = 200, b"{}", [JSON, *access.preflight, *_ids(request_id)]
-            else:
-                answer = await self.invoke(route, event, request_id)
-        if access.cors is not None:
-            status, body, headers = answer
-            answer = status, body, access.cors.apply(_header(scope, b"origin"), headers)
+        if answer is None and access.preflight is not None:
+            answer = 200, b"{}", [JSON, *access.preflight, *_ids(request_id)]
+        if answer is not None and access.cors is not None:
+            answer = answer[0], answer[1], access.cors.apply(_header(scope, b"origin"), answer[2])
         return answer
 
     def preflight(self, scope: Scope, request_id: str) -> Answer | None:
