@@ -324,7 +324,7 @@ def test_bad_jwks_and_authorizer_names_are_clear_errors(tmp_path):
     (tmp_path / "bad.json").write_text('{"keys": "no"}')
     for extra, message in (
         (("--jwks", "http://example.com/jwks.json"), "only a file or a loopback URL"),
-        (("--jwks", str(tmp_path / "missing.json")), "No such file"),
+        (("--jwks", str(tmp_path / "missing.json")), "not a file, nor a loopback URL"),
         (("--jwks", str(tmp_path / "bad.json")), "not a JSON Web Key Set"),
     ):
         srv = Server(tmp_path / "state", TEMPLATE, *extra)

@@ -10,6 +10,7 @@ import base64
 import http.server
 import json
 import logging
+import os
 import textwrap
 import threading
 import time
@@ -70,6 +71,7 @@ def statement(effect: str, resource: Any = "*", **more: Any) -> dict[str, Any]:
         ([{"Effect": "Allow", "Action": "*", "NotResource": "arn:*:Other/*"}], "allow"),
         ([statement("Allow", Condition={"IpAddress": {}})], "implicit"),  # not evaluated: no
         ([statement("Allow"), statement("Deny", Condition={"Bool": {}})], "deny"),
+        ([statement("Allow"), statement("Deny", "arn:*:Other/*", Condition={})], "allow"),
         ([], None),
         ([{"Effect": "Maybe", "Action": "*", "Resource": "*"}], None),
         ([{"Effect": "Allow", "Resource": "*"}], None),
@@ -419,10 +421,11 @@ def test_a_cognito_authorizer_wants_an_id_token_or_an_access_token_with_a_scope(
         ("[]", "not a JSON Web Key Set"),
         ('{"keys": "x"}', "not a JSON Web Key Set"),
         ('{"keys": []}', "not a JSON Web Key Set"),
-        ('{"keys": [{"kty": "oct", "k": "AAAA", "kid": "h"}]}', "no RSA key with a kid"),
+        ('{"keys": [{"kty": "oct", "k": "AAAA", "kid": "h"}]}', "an RSA key that has a kid"),
+        ('{"keys": [5, {"kty": "RSA", "n": "!!", "e": "AQAB", "kid": "x"}]}', "an RSA key"),
         (
             json.dumps({"keys": [{k: v for k, v in JWK.items() if k != "kid"}]}),
-            "no RSA key with a kid",
+            "an RSA key that has a kid",
         ),
         (" " * (1024 * 1024 + 1), "larger than"),
     ],
@@ -437,8 +440,15 @@ def test_key_sets_are_read_from_loopback_only():
     for url in ("http://example.com/jwks.json", "https://10.0.0.1/k", "http://[::2]/k"):
         with pytest.raises(WarmstartError, match="only a file or a loopback URL"):
             KeySet([url])
-    with pytest.raises(WarmstartError, match="No such file"):
+    with pytest.raises(WarmstartError, match="not a file, nor a loopback URL"):
         KeySet(["/nonexistent/jwks.json"])
+
+
+def test_a_key_set_that_is_not_a_plain_file_is_not_read(tmp_path):
+    os.mkfifo(tmp_path / "fifo")  # opening it would wait for a writer
+    for path in (tmp_path / "fifo", tmp_path, Path("/dev/zero")):
+        with pytest.raises(WarmstartError, match="not a file"):
+            KeySet([str(path)])
 
 
 @pytest.fixture
@@ -449,6 +459,14 @@ def jwks_server() -> Iterator[tuple[str, dict[str, Any]]]:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             served["hits"] += 1
+            if self.path == "/slow":  # a key set that trickles in
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(30):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+                return
             if self.path == "/moved":
                 self.send_response(302)
                 self.send_header("Location", "http://example.com/jwks")
@@ -490,7 +508,7 @@ def test_a_loopback_key_set_is_fetched_again_for_a_new_kid(jwks_server, monkeypa
     assert run(checker(keys).claims(token(new, header={"kid": "k2"})))["aud"] == "api"
 
 
-def test_a_key_set_url_that_redirects_or_is_down_is_said_not_followed(jwks_server, caplog):
+def test_a_key_set_url_that_redirects_is_down_or_slow_is_said(jwks_server, caplog, monkeypatch):
     base, served = jwks_server
     with caplog.at_level(logging.WARNING, logger="warmstart"):
         keys = KeySet([base + "/moved"])
@@ -499,6 +517,11 @@ def test_a_key_set_url_that_redirects_or_is_down_is_said_not_followed(jwks_serve
     with caplog.at_level(logging.WARNING, logger="warmstart"):
         KeySet(["http://127.0.0.1:9/jwks"])  # nothing listens: tried again later
     assert "tried again when a token names a key" in caplog.text
+    monkeypatch.setattr("warmstart.frontdoor.jwt_auth.FETCH_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        KeySet([base + "/slow"])
+    assert "not read whole within 0.5 s" in caplog.text and time.monotonic() - started < 2.5
 
 
 # -- FunctionArn --------------------------------------------------------------------------------
@@ -720,7 +743,7 @@ def test_what_cannot_be_enforced_is_said_once_at_start(tmp_path, caplog):
         "API Api: authorizer C: tokens' signatures are not checked (no --jwks given)",
         "API Api: authorizer Gone: its FunctionArn (Fn::ImportValue shared-authorizer, which cannot be resolved locally) names no function",
         "API Api: authorizer R: stage variables are not kept locally",
-        "HTTP API Http: authorizer J: its issuer ('https://cognito-idp.us-east-1.amazonaws.com/Pool') holds an id only known on AWS",
+        "HTTP API Http: authorizer J: its issuer ('https://cognito-idp.us-east-1.amazonaws.com/Pool') ends in an id only known on AWS",
         "HTTP API Http: authorizer J: an audience ('Client') is an app client id only known on AWS",
     ):
         assert sum(line.startswith(expected) for line in said) == 1, expected

@@ -119,6 +119,16 @@ def _pattern(value: Any, where: str) -> re.Pattern[str] | None:
         raise TemplateError(f"is not a regular expression: {e}", where) from None
 
 
+def _token_header(identity: dict[str, Any], where: str) -> tuple[Source, re.Pattern[str] | None]:
+    """A REST TOKEN or Cognito authorizer's header (Authorization unless said) and the
+    ValidationExpression its token must match."""
+    header = identity.get("Header", "Authorization")
+    if not isinstance(header, str) or not header:
+        raise TemplateError(f"must be a header name (got {describe(header)})", f"{where}.Header")
+    pattern = identity.get("ValidationExpression")
+    return ("header", header.lower()), _pattern(pattern, f"{where}.ValidationExpression")
+
+
 class _Api:
     """One API's CORS and authorizers, and how a route of it is guarded."""
 
@@ -225,17 +235,10 @@ class _Api:
                 )
             ttl = self._ttl(identity, at, 300)
             if kind == "TOKEN":
-                header = identity.get("Header", "Authorization")
-                if not isinstance(header, str) or not header:
-                    raise TemplateError(
-                        f"must be a header name (got {describe(header)})", f"{at}.Header"
-                    )
-                validation = _pattern(
-                    identity.get("ValidationExpression"), f"{at}.ValidationExpression"
-                )
+                source, validation = _token_header(identity, at)
                 return LambdaAuthorizer(
-                    name, function, qualifier, rest=True, token=True,
-                    sources=(("header", header.lower()),), validation=validation, ttl=ttl,
+                    name, function, qualifier, rest=True, token=True, sources=(source,),
+                    validation=validation, ttl=ttl,
                 )  # fmt: skip
             sources = self._sources(name, identity, at)
             if not sources and ttl:
@@ -314,32 +317,24 @@ class _Api:
             "ID token's audience is not checked"
         )
         self._unsigned(name)
-        identity = expect_map(config.get("Identity"), f"{where}.Identity")
-        header = identity.get("Header", "Authorization")
-        if not isinstance(header, str) or not header:
-            raise TemplateError(
-                f"must be a header name (got {describe(header)})", f"{where}.Identity.Header"
-            )
-        validation = _pattern(
-            identity.get("ValidationExpression"), f"{where}.Identity.ValidationExpression"
-        )
+        at = f"{where}.Identity"
+        source, validation = _token_header(expect_map(config.get("Identity"), at), at)
         return JwtAuthorizer(
-            name, re.compile("|".join(issuers)), (), ("header", header.lower()),
-            self.apis.keys, rest=True, validation=validation,
+            name, re.compile("|".join(issuers)), (), source, self.apis.keys, rest=True,
+            validation=validation,
         )  # fmt: skip
 
     def _jwt(self, name: str, config: dict[str, Any], where: str) -> JwtAuthorizer:
         at = f"{where}.JwtConfiguration"
         jwt_config = {k.lower(): v for k, v in expect_map(config["JwtConfiguration"], at).items()}
         issuer = jwt_config.get("issuer")
-        if self._unknown_id(issuer):
-            pattern = (
-                re.escape(issuer.rsplit("/", 1)[0]) + r"/[\w-]+"
-                if isinstance(issuer, str)
-                else COGNITO_ISSUER
-            )
+        if isinstance(issuer, Unresolved):
+            pattern = r"https://\S+"
+            self.say(f"authorizer {name}: its issuer ({describe(issuer)}): any issuer is taken")
+        elif isinstance(issuer, str) and self._unknown_id(issuer):
+            pattern = re.escape(issuer.rsplit("/", 1)[0]) + r"/[\w-]+"
             self.say(
-                f"authorizer {name}: its issuer ({describe(issuer)}) holds an id only known on "
+                f"authorizer {name}: its issuer ({describe(issuer)}) ends in an id only known on "
                 "AWS: any id there is taken"
             )
         elif isinstance(issuer, str) and issuer:
@@ -349,11 +344,10 @@ class _Api:
                 f"must be the issuer's URL (got {describe(issuer)})", f"{at}.issuer"
             )
         audience = jwt_config.get("audience")
-        items = (
-            [audience]
-            if isinstance(audience, (str, Unresolved))
-            else expect_list(audience or [], f"{at}.audience")
-        )
+        items = audience if isinstance(audience, list) else [] if audience is None else [audience]
+        for i, item in enumerate(items):
+            if not isinstance(item, (str, Unresolved)):
+                raise TemplateError(f"must be a text (got {describe(item)})", f"{at}.audience[{i}]")
         if any(self._unknown_id(a) for a in items):
             self.say(
                 f"authorizer {name}: an audience ({', '.join(describe(a) for a in items)}) is an "
@@ -371,7 +365,7 @@ class _Api:
         kind = "header" if m.group(1) == "header" else "query"
         self._unsigned(name)
         return JwtAuthorizer(
-            name, re.compile(pattern), tuple(text_of(a) for a in items),
+            name, re.compile(pattern), tuple(items),
             (kind, m.group(2).lower() if kind == "header" else m.group(2)), self.apis.keys,
         )  # fmt: skip
 

@@ -189,18 +189,18 @@ def evaluate_policy(document: Any, arn: str) -> str | None:
         resource = _matches(st, "Resource", arn, fold=False)
         if action is None or resource is None:
             return None
+        if not (action and resource):
+            continue
         if "Condition" in st:
             _warn_once(
                 "an authorizer's policy has a Condition, which is not evaluated locally: its "
                 "Allow statements allow nothing, its Deny statements deny"
             )
-            if st["Effect"] == "Deny":
-                return "deny"
-            continue
-        if action and resource:
-            if st["Effect"] == "Deny":
-                return "deny"
-            allowed = True
+            if st["Effect"] == "Allow":
+                continue
+        if st["Effect"] == "Deny":
+            return "deny"
+        allowed = True
     return "allow" if allowed else "implicit"
 
 

@@ -42,7 +42,7 @@ log = logging.getLogger("warmstart")
 RSA_ALGORITHMS = ("RS256", "RS384", "RS512")  # API Gateway takes RSA-signed tokens only
 KEYS_LIMIT = 1024 * 1024  # bytes of a key set
 REFETCH_S = 10.0  # a URL's keys are fetched again for an unknown kid, at most this often
-FETCH_TIMEOUT_S = 5.0
+FETCH_TIMEOUT_S = 5.0  # for the whole of a key set
 _NAME = re.compile(r"[A-Za-z0-9]{1,16}")  # what of a token's header an answer may repeat
 
 
@@ -56,15 +56,42 @@ _OPENER = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({
 
 def _parse_keys(data: bytes, where: str) -> dict[str, Any]:
     """The RSA public keys of a JWKS document, by kid."""
+    if len(data) > KEYS_LIMIT:
+        raise WarmstartError(f"--jwks {where}: larger than {KEYS_LIMIT} bytes")
     try:
         document = json.loads(data)
-        keys = jwt.PyJWKSet.from_dict(document).keys
-    except (ValueError, jwt.PyJWKSetError, jwt.InvalidKeyError, AttributeError) as e:
-        raise WarmstartError(f"--jwks {where}: not a JSON Web Key Set ({e})") from None
+    except ValueError as e:
+        raise WarmstartError(f"--jwks {where}: not a JSON Web Key Set (not JSON: {e})") from None
+    try:
+        keys = jwt.PyJWKSet.from_dict(document).keys if isinstance(document, dict) else []
+    except jwt.PyJWKSetError:
+        keys = []
     found = {k.key_id: k.key for k in keys if k.key_type == "RSA" and k.key_id}
     if not found:
-        raise WarmstartError(f"--jwks {where}: no RSA key with a kid in it")
+        raise WarmstartError(
+            f"--jwks {where}: not a JSON Web Key Set with an RSA key that has a kid"
+        )
     return found
+
+
+def _download(url: str) -> bytes:
+    """A key set from a loopback URL: no redirect, no proxy, a bounded size and time."""
+    deadline = time.monotonic() + FETCH_TIMEOUT_S
+    parts: list[bytes] = []
+    size = 0
+    try:
+        with _OPENER.open(url, timeout=FETCH_TIMEOUT_S) as r:
+            while size <= KEYS_LIMIT and time.monotonic() < deadline:
+                chunk = r.read1(65536)
+                if not chunk:
+                    return b"".join(parts)
+                parts.append(chunk)
+                size += len(chunk)
+    except (OSError, ValueError) as e:
+        raise WarmstartError(f"--jwks {url}: cannot be read ({e})") from None
+    if size > KEYS_LIMIT:
+        return b"".join(parts)  # (refused as too large)
+    raise WarmstartError(f"--jwks {url}: not read whole within {FETCH_TIMEOUT_S} s")
 
 
 class KeySet:
@@ -91,12 +118,12 @@ class KeySet:
                 continue
             path = Path(source)
             try:
+                if not path.is_file():  # (a FIFO or a device could be read without end)
+                    raise WarmstartError(f"--jwks {source}: not a file, nor a loopback URL")
                 with path.open("rb") as f:
                     data = f.read(KEYS_LIMIT + 1)
             except OSError as e:
                 raise WarmstartError(f"--jwks {source}: {e.strerror or e}") from None
-            if len(data) > KEYS_LIMIT:
-                raise WarmstartError(f"--jwks {source}: larger than {KEYS_LIMIT} bytes")
             self.keys.update(_parse_keys(data, source))
         if self.urls:
             try:
@@ -107,14 +134,7 @@ class KeySet:
     def _fetch(self) -> None:
         self.fetched = time.monotonic()
         for url in self.urls:
-            try:
-                with _OPENER.open(url, timeout=FETCH_TIMEOUT_S) as r:
-                    data = r.read(KEYS_LIMIT + 1)
-            except (OSError, ValueError) as e:
-                raise WarmstartError(f"--jwks {url}: cannot be read ({e})") from None
-            if len(data) > KEYS_LIMIT:
-                raise WarmstartError(f"--jwks {url}: larger than {KEYS_LIMIT} bytes")
-            self.keys.update(_parse_keys(data, url))
+            self.keys.update(_parse_keys(_download(url), url))
 
     async def key(self, kid: str) -> Any:
         """The key of `kid`, fetching the URLs again (not too often) when it is not known."""
