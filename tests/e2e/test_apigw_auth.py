@@ -110,6 +110,13 @@ def test_an_http_api_answers_preflights_and_sets_cors_headers_on_responses(serve
     assert headers["x-request-id"] == "r1"
     status, headers, _ = http("POST", server.api_url + "/h/open", {"Origin": "https://x.test"})
     assert status == 200 and "access-control-allow-origin" not in headers
+    # A route that takes OPTIONS (ANY here) gets the preflight, as on AWS.
+    status, headers, body = http(
+        "OPTIONS",
+        server.api_url + "/h/any",
+        {"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
+    )
+    assert (status, body, headers["access-control-allow-origin"]) == (200, b"ok", ORIGIN)
     # Refusals of an HTTP API carry its CORS headers too, so a page can read them.
     status, headers, _ = http("GET", server.api_url + "/h/jwt", {"Origin": ORIGIN})
     assert status == 401 and headers["access-control-allow-origin"] == ORIGIN
