@@ -223,7 +223,11 @@ class ApiGateway:
         self.region = runtime.config.region
         self.guard = guard or Guard()
         # Routes of HTTP APIs with CORS: API Gateway answers the preflights no route takes.
-        self.cors_routes = [r for r in table if r.access is not None and r.access.cors is not None]
+        self.cors_routes = [
+            (r.regex, r.access.cors)
+            for r in table
+            if r.access is not None and r.access.cors is not None
+        ]
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes:
@@ -321,10 +325,9 @@ class ApiGateway:
         origin = _header(scope, b"origin")
         if origin is None or _header(scope, b"access-control-request-method") is None:
             return None
-        for route in self.cors_routes:
-            if route.regex.match(scope["path"]):
-                cors = route.access.cors  # type: ignore[union-attr]
-                return 204, b"", [*cors.preflight(origin), *_ids(request_id)]  # type: ignore[union-attr]
+        for regex, cors in self.cors_routes:
+            if regex.match(scope["path"]):
+                return 204, b"", [*cors.preflight(origin), *_ids(request_id)]
         return None
 
     def _auth_request(
