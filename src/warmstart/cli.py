@@ -636,6 +636,14 @@ def logs(function: str | None, follow: bool, since: str | None, state_dir: Path 
 @click.option(
     "-q", "--quiet", is_flag=True, help="No line per invocation on the console (errors too)."
 )
+@click.option(
+    "--jwks",
+    multiple=True,
+    metavar="FILE|URL",
+    help="A JSON Web Key Set (a file, or a loopback URL) to check the signatures of JWT and "
+    "Cognito authorizers' tokens with (repeatable; a token's kid picks its key). Without it, "
+    "their claims are checked but not their signatures.",
+)
 @engine_options
 @friendly_errors
 def serve(
@@ -650,6 +658,7 @@ def serve(
     request_timeout: float,
     max_connections: int | None,
     quiet: bool,
+    jwks: tuple[str, ...],
     template: Path | None,
     **opts: Any,
 ) -> None:
@@ -729,6 +738,7 @@ def serve(
         max_connections=max_connections,
         console=None if quiet else sys.stderr,
         on_ready=ready,
+        jwks=list(jwks),
     )
 
 

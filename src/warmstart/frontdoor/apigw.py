@@ -20,8 +20,11 @@ from ..api import Runtime
 from ..engine.service import new_request_id
 from ..errors import TooManyRequestsError
 from ..spec import FunctionSpec
+from .access import Access, Apis
 from .asgi import CLOSE, BodyTooLarge, Disconnected, Receive, Scope, Send, read_body, send
+from .authorizers import AuthRequest, Refusal
 from .guard import Guard, noted
+from .jwt_auth import KeySet
 
 __all__ = ["ApiGateway", "Route", "routes"]
 
@@ -29,6 +32,7 @@ log = logging.getLogger("warmstart")
 
 PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's request size limit
 JSON = (b"content-type", b"application/json")
+Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml)))"
 )
@@ -47,9 +51,13 @@ class Route:
     # What it invokes: with AutoPublishAlias, SAM points the function's event sources at the
     # alias (so its provisioned environments take the traffic), else $LATEST.
     qualifier: str | None = None
+    # Its authorizer and CORS (None for most routes: then nothing is done but the invocation).
+    access: Access | None = None
+    kind: str = ""  # "Api" (REST) or "HttpApi"; by default, from the payload version
     regex: re.Pattern[str] = field(init=False)
 
     def __post_init__(self) -> None:
+        self.kind = self.kind or ("HttpApi" if self.payload_version == "2.0" else "Api")
         if self.path == "$default":
             self.regex = re.compile(r"^(?P<__default>.*)$")
             return
@@ -67,10 +75,6 @@ class Route:
         self.regex = re.compile(f"^{pattern or '/'}/?$")
 
     @property
-    def kind(self) -> str:
-        return "HttpApi" if self.payload_version == "2.0" else "Api"
-
-    @property
     def route_key(self) -> str:
         return "$default" if self.path == "$default" else f"{self.method} {self.path}"
 
@@ -82,15 +86,23 @@ class Route:
         return (int(greedy), -literal, -len(parts), int(self.method == "ANY"))
 
 
-def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
-    """The API routes of the functions' Api and HttpApi events, most specific first.
+def routes(
+    specs: list[FunctionSpec],
+    resources: dict[str, Any],
+    api_globals: dict[str, dict[str, Any]] | None = None,
+    keys: KeySet | None = None,
+) -> list[Route]:
+    """The API routes of the functions' Api and HttpApi events, most specific first, with their
+    APIs' CORS and authorizers (see access.py; `keys`: those `serve --jwks` gives).
 
     Routes API Gateway would refuse are served anyway, each with a warning saying how: a path
     without its leading `/`, a greedy `{proxy+}` before the last segment, and a route that
-    another already has (the first one in the template answers).
+    another already has (the first one in the template answers). A REST API with Cors gets an
+    OPTIONS route on each of its paths that has none, as SAM adds (those have no function).
     """
     out = []
     events: dict[int, str] = {}  # id(route) -> "Function (Events.Name)", for warnings
+    apis = Apis(resources, api_globals, specs, keys)
     for spec in specs:
         for event_name, event in spec.events.items():
             kind = event.get("Type")
@@ -121,11 +133,33 @@ def routes(specs: list[FunctionSpec], resources: dict[str, Any]) -> list[Route]:
                 else ("ServerlessRestApi" if kind == "Api" else "ServerlessHttpApi"),
                 stage,
                 spec.auto_publish_alias,
+                kind=kind,
+            )
+            where = f"Resources.{spec.logical_id or spec.name}.Properties.Events.{event_name}"
+            route.access = apis.access(
+                kind, route.api_id, props.get("Auth"), f"{where}.Properties.Auth"
             )
             events[id(route)] = f"{spec.name} (Events.{event_name})"
             out.append(route)
     _warn_about(out, events)
-    return sorted(out, key=Route.specificity)
+    return sorted(out + _preflights(out, apis), key=Route.specificity)
+
+
+def _preflights(table: list[Route], apis: Apis) -> list[Route]:
+    """The OPTIONS routes SAM adds to each path of a REST API with Cors (unless it has one)."""
+    paths: dict[tuple[str, str], list[Route]] = {}
+    for route in table:
+        if route.kind == "Api":
+            paths.setdefault((route.api_id, route.path.rstrip("/") or "/"), []).append(route)
+    out = []
+    for (api_id, _), same in paths.items():
+        methods = {r.method for r in same}
+        access = apis.preflight(api_id, methods) if "OPTIONS" not in methods else None
+        if access is not None:
+            out.append(
+                Route("OPTIONS", same[0].path, "", "1.0", api_id, same[0].stage, access=access)
+            )
+    return out
 
 
 def _warn_about(table: list[Route], events: dict[int, str]) -> None:
@@ -186,7 +220,14 @@ class ApiGateway:
         self.service = runtime.service
         self.routes = table
         self.account = runtime.config.account_id
+        self.region = runtime.config.region
         self.guard = guard or Guard()
+        # Routes of HTTP APIs with CORS: API Gateway answers the preflights no route takes.
+        self.cors_routes = [
+            (r.regex, r.access.cors)
+            for r in table
+            if r.access is not None and r.access.cors is not None
+        ]
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes:
@@ -220,33 +261,114 @@ class ApiGateway:
             return  # nobody to answer (the client left, or was timed out)
         await send(send_, status, body, headers)
 
-    async def handle(
-        self, scope: Scope, receive: Receive
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    async def handle(self, scope: Scope, receive: Receive) -> Answer:
         request_id = new_request_id()
         route, params = self.match(scope["method"], scope["path"])
         if route is None:
+            if scope["method"] == "OPTIONS" and self.cors_routes:
+                answer = self.preflight(scope, request_id)
+                if answer is not None:
+                    return answer
             return _message(404, "Not Found", request_id)
         try:
             raw = await read_body(receive, PAYLOAD_LIMIT)
         except BodyTooLarge:
             return _message(413, "Request Entity Too Large", request_id)
         event = self.event(route, scope, params, raw, request_id)
+        access = route.access  # None for most routes: the function is all there is
+        if access is not None:
+            early = await self.gatekeep(route, access, scope, params, raw, event, request_id)
+            if early is not None:
+                return early
         try:
             res = await self.service.ainvoke(route.function, event, route.qualifier)
         except TooManyRequestsError:
-            return _message(429, "Too Many Requests", request_id)
+            out = _message(429, "Too Many Requests", request_id)
         except Exception:
-            return _message(500, "Internal Server Error", request_id)
-        if res.function_error:
-            return _message(502, "Internal server error", request_id)
-        out = response(route, res.payload, request_id)
-        return out if out is not None else _message(502, "Internal server error", request_id)
+            out = _message(500, "Internal Server Error", request_id)
+        else:
+            answer = None if res.function_error else response(route, res.payload, request_id)
+            out = answer or _message(502, "Internal server error", request_id)
+        if access is not None and access.cors is not None:
+            out = out[0], out[1], access.cors.apply(_header(scope, b"origin"), out[2])
+        return out
+
+    async def gatekeep(
+        self,
+        route: Route,
+        access: Access,
+        scope: Scope,
+        params: dict[str, str],
+        raw: bytes,
+        event: dict[str, Any],
+        request_id: str,
+    ) -> Answer | None:
+        """API Gateway's own answer before the function (a refusal, the REST CORS mock's), or
+        None to invoke it, with what the authorizer passes on in the event."""
+        answer = None
+        if access.gate is not None:
+            verdict = await access.gate.check(
+                self._auth_request(route, scope, params, raw, event, request_id)
+            )
+            if isinstance(verdict, Refusal):
+                answer = _refused(verdict, request_id)
+            elif verdict is not None:
+                event["requestContext"]["authorizer"] = verdict
+        if answer is None and access.preflight is not None:
+            answer = 200, b"{}", [JSON, *access.preflight, *_ids(request_id)]
+        if answer is not None and access.cors is not None:
+            answer = answer[0], answer[1], access.cors.apply(_header(scope, b"origin"), answer[2])
+        return answer
+
+    def preflight(self, scope: Scope, request_id: str) -> Answer | None:
+        """An HTTP API's own answer to a preflight that no route takes (None: not one)."""
+        origin = _header(scope, b"origin")
+        if origin is None or _header(scope, b"access-control-request-method") is None:
+            return None
+        for regex, cors in self.cors_routes:
+            if regex.match(scope["path"]):
+                return 204, b"", [*cors.preflight(origin), *_ids(request_id)]
+        return None
+
+    def _auth_request(
+        self,
+        route: Route,
+        scope: Scope,
+        params: dict[str, str],
+        raw: bytes,
+        event: dict[str, Any],
+        request_id: str,
+    ) -> AuthRequest:
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            name, value = k.decode("latin-1").lower(), v.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        arn = (
+            f"arn:aws:execute-api:{self.region}:{self.account}:{route.api_id}/{route.stage}/"
+            f"{scope['method']}/{scope['path'].lstrip('/')}"
+        )
+
+        def event_for(version: str) -> dict[str, Any]:
+            if version == route.payload_version:
+                return event
+            return self.event(route, scope, params, raw, request_id, version)
+
+        return AuthRequest(
+            headers, query, arn, route.payload_version, event, event_for, self.service.ainvoke
+        )
 
     def event(
-        self, route: Route, scope: Scope, params: dict[str, str], raw: bytes, request_id: str
+        self,
+        route: Route,
+        scope: Scope,
+        params: dict[str, str],
+        raw: bytes,
+        request_id: str,
+        version: str | None = None,
     ) -> dict[str, Any]:
-        """The proxy event API Gateway sends for this request."""
+        """The proxy event API Gateway sends for this request (in the route's payload format,
+        unless `version` asks for another: an HTTP API's authorizer may take the other one)."""
         now = time.time()
         method = scope["method"]
         path = scope["path"]
@@ -260,7 +382,7 @@ class ApiGateway:
         user_agent = (headers.get("user-agent") or [""])[0]
         host = (headers.get("host") or ["localhost"])[0]
         pairs = parse_qsl(query, keep_blank_values=True)
-        if route.payload_version == "1.0":
+        if (version or route.payload_version) == "1.0":
             multi_query: dict[str, list[str]] = {}
             for k, v in pairs:
                 multi_query.setdefault(k, []).append(v)
@@ -345,25 +467,32 @@ class ApiGateway:
         return event
 
 
-def _message(
-    status: int, message: str, request_id: str
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    return (
-        status,
-        json.dumps({"message": message}).encode(),
-        [
-            JSON,
-            (b"x-amzn-requestid", request_id.encode()),
-            (b"apigw-requestid", request_id.encode()),
-        ],
-    )
+def _ids(request_id: str) -> list[tuple[bytes, bytes]]:
+    return [(b"x-amzn-requestid", request_id.encode()), (b"apigw-requestid", request_id.encode())]
 
 
-def response(
-    route: Route, result: Any, request_id: str
-) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope["headers"]:
+        if k == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+def _message(status: int, message: str, request_id: str) -> Answer:
+    return status, json.dumps({"message": message}).encode(), [JSON, *_ids(request_id)]
+
+
+def _refused(refusal: Refusal, request_id: str) -> Answer:
+    """API Gateway's answer in place of the function's (a gateway response)."""
+    headers = [JSON, *_ids(request_id), *refusal.headers]
+    if refusal.error_type:
+        headers.append((b"x-amzn-errortype", refusal.error_type.encode()))
+    return refusal.status, json.dumps(refusal.body, separators=(",", ":")).encode(), headers
+
+
+def response(route: Route, result: Any, request_id: str) -> Answer | None:
     """The HTTP response API Gateway makes of a handler's result; None if it cannot (502)."""
-    base = [(b"x-amzn-requestid", request_id.encode()), (b"apigw-requestid", request_id.encode())]
+    base = _ids(request_id)
     if route.payload_version == "2.0" and not (isinstance(result, dict) and "statusCode" in result):
         # HTTP APIs infer a response from anything that is not one: 200, the result as JSON.
         text = result if isinstance(result, str) else json.dumps(result)

@@ -19,12 +19,13 @@ from typing import Any, TextIO
 import uvicorn
 
 from ..api import Runtime
-from ..errors import WarmstartError
+from ..errors import TemplateError, WarmstartError
 from ..observe.console import InvocationConsole
 from ..observe.metrics import Metrics
 from .apigw import PAYLOAD_LIMIT, ApiGateway, Route, routes
 from .guard import Guard
 from .http import CoalescingProtocol, InvokeProtocol, Limits, expire
+from .jwt_auth import KeySet
 from .lambda_api import MANAGEMENT_BODY_LIMIT, LambdaApi
 from .sigv4 import Verifier
 
@@ -48,7 +49,7 @@ class Endpoints:
 
     lambda_url: str
     api_url: str | None
-    routes: list[Route]
+    routes: list[Route]  # those that run a function (not the OPTIONS routes SAM adds for CORS)
 
 
 class _Server(uvicorn.Server):
@@ -127,6 +128,7 @@ def serve(
     max_connections: int | None = None,
     console: TextIO | None = None,
     on_ready: Callable[[Endpoints], None] | None = None,
+    jwks: list[str] | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then let in-flight work finish (up to `graceful_s`), end
     what still runs (its callers get a 5xx, its records are written) and shut every environment
@@ -134,7 +136,8 @@ def serve(
     then be signed with them (SigV4), as AWS requires. `guard`: the Host and Origin rules
     (default: loopback names only, no web page); `request_timeout_s`: how long a request may
     take to come whole; `max_connections`: per port (default: from the open files limit);
-    `console`: where a line per invocation goes (None: nowhere).
+    `console`: where a line per invocation goes (None: nowhere); `jwks`: files or loopback URLs
+    of JSON Web Key Sets, to check JWT and Cognito authorizers' token signatures with.
 
     Example: serve(Runtime.from_template("template.yaml"), port=3001, api_port=3000)
     """
@@ -146,14 +149,24 @@ def serve(
     guard = guard or Guard(bound=host)
     verifier = Verifier(*credentials) if credentials else None
     service = runtime.service
+    template = runtime.template
+    try:
+        table = routes(
+            [service.function(n).latest.spec for n in runtime.functions],
+            template.resources if template else {},
+            template.api_globals if template else {},
+            KeySet(jwks) if jwks else None,
+        )
+    except WarmstartError as e:
+        runtime.close()
+        if isinstance(e, TemplateError) and template is not None:
+            raise e.in_file(str(template.path)) from None
+        raise
     metrics = Metrics(service)
     service.writer.observers.append(metrics.observe)
     lines = InvocationConsole(console) if console is not None else None
     if lines is not None:  # a line per invocation, written off the invoke path
         service.writer.observers.append(lines.observe)
-    template = runtime.template
-    table = routes(list(service.function(n).latest.spec for n in runtime.functions),
-                   template.resources if template else {})  # fmt: skip
     sockets = [_bind(host, port)]
     if table:
         sockets.append(_bind(host, api_port))
@@ -187,7 +200,7 @@ def serve(
     endpoints = Endpoints(
         f"http://{shown}:{sockets[0].getsockname()[1]}",
         f"http://{shown}:{sockets[1].getsockname()[1]}" if table else None,
-        table,
+        [r for r in table if r.function],
     )
     service.event_queue()  # asynchronous events accepted earlier run now
 

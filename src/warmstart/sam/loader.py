@@ -35,6 +35,8 @@ __all__ = ["Template", "load_template", "merge_globals", "parse_parameter_overri
 LAMBDA_ALIAS = "AWS::Lambda::Alias"
 FUNCTION_TYPES = (SERVERLESS_FUNCTION, LAMBDA_FUNCTION)
 GLOBAL_SECTIONS = ("Function", "Api", "HttpApi", "SimpleTable", "LayerVersion", "StateMachine")
+# What `warmstart serve` reads of Globals.Api and Globals.HttpApi (API Gateway's CORS and auth).
+GLOBAL_API_KEYS = {"Api": ("Auth", "Cors"), "HttpApi": ("Auth", "CorsConfiguration")}
 # What SAM accepts in Globals.Function.
 GLOBAL_FUNCTION_KEYS = frozenset(
     {
@@ -87,6 +89,8 @@ class Template:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)  # resolved, for front doors
+    # Globals.Api and Globals.HttpApi (what of them is used: GLOBAL_API_KEYS), resolved.
+    api_globals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def parse_parameter_overrides(text: str | list[str] | dict[str, str] | None) -> dict[str, str]:
@@ -268,6 +272,7 @@ class _Loader:
         )
         for name in conditions:  # CloudFormation checks every condition, used or not
             self.resolver.condition(name, f"Conditions.{name}")
+        self.api_globals: dict[str, dict[str, Any]] = {}
         self.globals = self._globals(raw.get("Globals"))
         self.resources = {
             lid: res
@@ -287,7 +292,10 @@ class _Loader:
                     f"{key!r} is not a section of Globals ({', '.join(GLOBAL_SECTIONS)})",
                     f"Globals.{key}",
                 )
-            if expect_map(value, f"Globals.{key}") and key != "Function":
+            body = expect_map(value, f"Globals.{key}")
+            if key in GLOBAL_API_KEYS:
+                self._api_globals(key, body)
+            elif body and key != "Function":
                 self.warnings.append(f"Globals: ignored (not used locally): {key}")
         function = expect_map(section.get("Function"), "Globals.Function")
         for key in function:
@@ -297,6 +305,16 @@ class _Loader:
                     f"Globals.Function.{key}",
                 )
         return function
+
+    def _api_globals(self, section: str, body: dict[str, Any]) -> None:
+        """Keep what serve uses of Globals.Api or .HttpApi, resolved; say what it does not."""
+        used = GLOBAL_API_KEYS[section]
+        unused = [f"{section}.{k}" for k in body if k not in used]
+        if unused:
+            self.warnings.append(f"Globals: ignored (not used locally): {', '.join(unused)}")
+        kept = {k: v for k, v in body.items() if k in used}
+        resolved = self.resolver.resolve(kept, f"Globals.{section}")
+        self.api_globals[section] = {} if resolved is NO_VALUE else resolved
 
     def _resource(self, lid: str, res: Any) -> dict[str, Any] | None:
         """The resource with its Properties resolved; None when its Condition is false."""
@@ -441,5 +459,5 @@ def load_template(
         raise e.in_file(shown) from None
     return Template(
         resolved, functions, loader.parameters.values, loader.warnings + builds.warnings,
-        loader.ctx.notes + builds.notes, loader.resources,
+        loader.ctx.notes + builds.notes, loader.resources, loader.api_globals,
     )  # fmt: skip
