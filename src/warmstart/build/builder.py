@@ -237,7 +237,7 @@ def _ignored(folder: str, names: list[str]) -> set[str]:
 def _open_to_all(folder: Path) -> None:
     """Readable by every user, as Lambda needs code to be (environments run as users of their
     own as root)."""
-    for root, dirs, files in os.walk(folder):
+    for root, _dirs, files in os.walk(folder):
         os.chmod(root, 0o755)
         for name in files:
             path = os.path.join(root, name)
